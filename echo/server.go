@@ -1,0 +1,372 @@
+package echo
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/socklab/socklab/transports"
+)
+
+// Framing says where one request ends on a byte stream.
+type Framing string
+
+const (
+	// Chunk answers each read of up to BufSize bytes, as the article's
+	// server does with recv(1024).
+	Chunk Framing = "chunk"
+	// Line answers each "\n"-terminated line, newline included.
+	Line Framing = "line"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultBufSize         = 1024
+	DefaultMaxLine         = 64 << 10
+	DefaultShutdownTimeout = 5 * time.Second
+	// MaxMessage is the read buffer for message sockets (datagram and
+	// seqpacket). It is larger than any datagram the kernel sends by default
+	// (net.core.wmem_default is 208 KiB), so no request is cut short.
+	MaxMessage = 256 << 10
+)
+
+// Config is how a server reads requests. The zero value is the article's
+// server, made concurrent.
+type Config struct {
+	Kind    transports.Kind // how the socket carries data
+	Framing Framing         // stream sockets only; "" is Chunk
+	BufSize int             // chunk read size; 0 is DefaultBufSize
+	MaxLine int             // longest line under Line framing; 0 is DefaultMaxLine
+	// Serial serves one connection at a time, as the article's server does;
+	// the next client waits in the listen backlog.
+	Serial bool
+	// ShutdownTimeout bounds how long replies in flight may take once the
+	// context is done; then connections are closed regardless.
+	ShutdownTimeout time.Duration
+	Now             func() time.Time // the clock; nil is time.Now
+	Log             *slog.Logger     // nil discards
+}
+
+func (c Config) withDefaults() Config {
+	if c.Framing == "" {
+		c.Framing = Chunk
+	}
+	if c.BufSize <= 0 {
+		c.BufSize = DefaultBufSize
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Serve answers every connection accepted on ln until ctx is done, then
+// stops accepting, answers what each connection had already sent, closes
+// them all and returns nil. Serve owns ln and closes it.
+func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
+	cfg = cfg.withDefaults()
+	s := &streamServer{cfg: cfg, stamp: NewStamper(cfg.Now), conns: map[net.Conn]struct{}{}}
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		s.drain()
+	})
+	defer stop()
+	defer ln.Close()
+
+	var wg sync.WaitGroup
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if isTemporary(err) {
+				// Out of file descriptors and the like: wait and retry, as
+				// net/http does, rather than spin or give up.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				cfg.Log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+				sleep(ctx, backoff)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		backoff = 0
+		if !s.track(c) {
+			c.Close()
+			continue
+		}
+		if cfg.Serial {
+			s.serve(c)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(c)
+		}()
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(cfg.ShutdownTimeout):
+		n := s.closeAll()
+		cfg.Log.Warn("shutdown timeout: closed connections still busy", "conns", n, "timeout", cfg.ShutdownTimeout)
+		<-done
+	}
+	return nil
+}
+
+type streamServer struct {
+	cfg   Config
+	stamp *Stamper
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	draining bool
+}
+
+// track registers a live connection; it reports false once shutdown began.
+func (s *streamServer) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *streamServer) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// drain shuts the read side of every connection. A blocked read wakes up;
+// what the client already sent is still read and answered, then the read
+// sees end of stream and the connection closes.
+func (s *streamServer) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	for c := range s.conns {
+		closeRead(c)
+	}
+}
+
+func (s *streamServer) closeAll() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+	return len(s.conns)
+}
+
+func closeRead(c net.Conn) {
+	if cr, ok := c.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return
+	}
+	c.SetReadDeadline(time.Now())
+}
+
+// connStats is what the log says about a connection when it closes.
+type connStats struct {
+	bytesIn, bytesOut, replies int
+}
+
+func (s *streamServer) serve(c net.Conn) {
+	defer s.untrack(c)
+	defer c.Close()
+	peer := peerName(c.RemoteAddr())
+	log := s.cfg.Log.With("peer", peer)
+	log.Info("connected")
+	start := time.Now()
+	var st connStats
+	var err error
+	switch {
+	case s.cfg.Kind == transports.SeqPacket:
+		err = s.serveChunks(c, MaxMessage, &st, log)
+	case s.cfg.Framing == Line:
+		err = s.serveLines(c, &st, log)
+	default:
+		err = s.serveChunks(c, s.cfg.BufSize, &st, log)
+	}
+	attrs := []any{"bytes_in", st.bytesIn, "bytes_out", st.bytesOut, "replies", st.replies, "duration", time.Since(start).Round(time.Microsecond)}
+	if err != nil {
+		log.Warn("closed", append(attrs, "err", err)...)
+		return
+	}
+	log.Info("closed", attrs...)
+}
+
+// serveChunks is the article's loop: read up to size bytes, reply, repeat.
+// On a seqpacket socket each read is one whole message.
+func (s *streamServer) serveChunks(c net.Conn, size int, st *connStats, log *slog.Logger) error {
+	buf := make([]byte, size)
+	out := make([]byte, 0, PrefixLen+size)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			out = s.stamp.AppendReply(out[:0], buf[:n])
+			if werr := s.reply(c, out, n, st, log); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			return endOfStream(err)
+		}
+	}
+}
+
+// serveLines answers each newline-terminated line, and a last line without
+// one when the client closes.
+func (s *streamServer) serveLines(c net.Conn, st *connStats, log *slog.Logger) error {
+	r := bufio.NewReaderSize(c, s.cfg.MaxLine)
+	out := make([]byte, 0, 256)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fmt.Errorf("line longer than %d bytes", s.cfg.MaxLine)
+		}
+		if len(line) > 0 {
+			out = s.stamp.AppendReply(out[:0], line)
+			if werr := s.reply(c, out, len(line), st, log); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			return endOfStream(err)
+		}
+	}
+}
+
+func (s *streamServer) reply(c net.Conn, out []byte, n int, st *connStats, log *slog.Logger) error {
+	if _, err := c.Write(out); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	st.bytesIn += n
+	st.bytesOut += len(out)
+	st.replies++
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("reply", "bytes_in", n, "bytes_out", len(out))
+	}
+	return nil
+}
+
+// endOfStream turns the ways a read ends normally into nil: the client
+// closed, or shutdown woke the read.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("recv: %w", err)
+}
+
+// ServePackets answers every datagram read from pc, to the address it came
+// from, until ctx is done. ServePackets owns pc and closes it.
+func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
+	cfg = cfg.withDefaults()
+	stamp := NewStamper(cfg.Now)
+	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
+	defer stop()
+	defer pc.Close()
+
+	peers := newPeerSet(1024)
+	debug := cfg.Log.Enabled(ctx, slog.LevelDebug)
+	buf := make([]byte, MaxMessage)
+	out := make([]byte, 0, PrefixLen+MaxMessage)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if isTemporary(err) {
+				cfg.Log.Warn("recvfrom failed; going on", "err", err)
+				continue
+			}
+			return fmt.Errorf("recvfrom: %w", err)
+		}
+		if addr == nil {
+			// An unbound unixgram client has no address to answer.
+			cfg.Log.Warn("datagram from an unnamed socket: no address to reply to", "bytes", n)
+			continue
+		}
+		if peers.add(addr.String()) {
+			cfg.Log.Info("new peer", "peer", peerName(addr))
+		}
+		out = stamp.AppendReply(out[:0], buf[:n])
+		if _, err := pc.WriteTo(out, addr); err != nil {
+			cfg.Log.Warn("reply dropped", "peer", peerName(addr), "bytes", len(out), "err", err)
+			continue
+		}
+		if debug {
+			cfg.Log.Debug("reply", "peer", peerName(addr), "bytes_in", n, "bytes_out", len(out))
+		}
+	}
+}
+
+// peerSet remembers recent datagram peers so that each is logged once,
+// without letting a flood of sources grow memory without bound.
+type peerSet struct {
+	max  int
+	seen map[string]struct{}
+}
+
+func newPeerSet(max int) *peerSet { return &peerSet{max: max, seen: map[string]struct{}{}} }
+
+func (p *peerSet) add(k string) bool {
+	if _, ok := p.seen[k]; ok {
+		return false
+	}
+	if len(p.seen) >= p.max {
+		clear(p.seen)
+	}
+	p.seen[k] = struct{}{}
+	return true
+}
+
+func peerName(a net.Addr) string {
+	if a == nil || a.String() == "" {
+		return "(unnamed)"
+	}
+	return a.String()
+}
+
+// isTemporary reports the errors a server should wait out rather than die
+// of: resource exhaustion and connections aborted before accept.
+func isTemporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNREFUSED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

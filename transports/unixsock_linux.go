@@ -1,0 +1,16 @@
+package transports
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+)
+
+// clientDatagramName picks the unixgram client's own address. On Linux an
+// abstract name leaves no file to clean up if the client dies.
+func clientDatagramName() (string, func(), error) {
+	var b [6]byte
+	rand.Read(b[:])
+	return "@socklab-client-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:]), func() {}, nil
+}

@@ -122,6 +122,8 @@ func decodeChunks(reply, msg []byte) (bool, error) {
 		switch {
 		case q == len(msg) && p == len(reply):
 			return true, nil
+		case q == len(msg):
+			return false, fmt.Errorf("unexpected bytes after the reply: %q", clip(reply[p:]))
 		case p == len(reply):
 			return false, nil
 		case p == start:

@@ -39,7 +39,7 @@ func PrepareSocketPath(network, path string) error {
 		return nil
 	}
 	if len(path) > MaxSocketPath {
-		return fmt.Errorf("socket path %q is %d bytes; a Unix socket path holds at most %d", path, len(path), MaxSocketPath)
+		return fmt.Errorf("the path is %d bytes; a Unix socket path holds at most %d", len(path), MaxSocketPath)
 	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -49,20 +49,20 @@ func PrepareSocketPath(network, path string) error {
 		return err
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket (%s); refusing to touch it", path, describeMode(fi.Mode()))
+		return fmt.Errorf("%s is there, not a socket; refusing to touch it", describeMode(fi.Mode()))
 	}
 	c, err := net.DialTimeout(network, path, 2*time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("another server is listening on %s", path)
+		return errors.New("another server is listening there")
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing stale socket %s: %w", path, err)
+			return fmt.Errorf("removing a stale socket: %w", err)
 		}
 		return nil
 	}
-	return fmt.Errorf("%s is a socket in use (%w); refusing to touch it", path, err)
+	return fmt.Errorf("a socket in use is there (%w); refusing to touch it", err)
 }
 
 func describeMode(m fs.FileMode) string {

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,10 +43,15 @@ type tracedListener struct {
 	net.Listener
 	t      *Tracer
 	goType string
+	closed sync.Once
 }
 
 func (l *tracedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
+	if errors.Is(err, net.ErrClosed) {
+		l.t.Step("accept", "interrupted: the listening socket was closed", "("+l.goType+"Listener).Accept()")
+		return nil, err
+	}
 	if err != nil {
 		l.t.Step("accept", "error: "+err.Error(), "("+l.goType+"Listener).Accept()")
 		return nil, err
@@ -55,7 +61,9 @@ func (l *tracedListener) Accept() (net.Conn, error) {
 }
 
 func (l *tracedListener) Close() error {
-	l.t.Step("close", "listening socket "+addrString(l.Addr()), "("+l.goType+"Listener).Close()")
+	l.closed.Do(func() {
+		l.t.Step("close", "listening socket "+addrString(l.Addr()), "("+l.goType+"Listener).Close()")
+	})
 	return l.Listener.Close()
 }
 

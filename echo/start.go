@@ -10,25 +10,36 @@ import (
 // Running is a server answering in the background.
 type Running struct {
 	Addr net.Addr // where it listens, resolved (port 0 becomes the real port)
-	done chan error
+	done chan struct{}
+	err  error
 }
 
 // Wait blocks until the server has shut down and returns why it stopped;
-// nil means its context ended.
-func (r *Running) Wait() error { return <-r.done }
+// nil means its context ended. It may be called any number of times.
+func (r *Running) Wait() error {
+	<-r.done
+	return r.err
+}
+
+func (r *Running) serve(f func() error) {
+	go func() {
+		r.err = f()
+		close(r.done)
+	}()
+}
 
 // Start opens t's server socket on addr and serves the echo on it until ctx
 // is done. cfg.Kind is taken from t.
 func Start(ctx context.Context, t transports.Transport, addr string, opt transports.Options, cfg Config) (*Running, error) {
 	cfg.Kind = t.Spec().Kind
-	r := &Running{done: make(chan error, 1)}
+	r := &Running{done: make(chan struct{})}
 	if cfg.Kind == transports.Datagram {
 		pc, err := t.ListenPacket(ctx, addr, opt)
 		if err != nil {
 			return nil, err
 		}
 		r.Addr = pc.LocalAddr()
-		go func() { r.done <- ServePackets(ctx, pc, cfg) }()
+		r.serve(func() error { return ServePackets(ctx, pc, cfg) })
 		return r, nil
 	}
 	ln, err := t.Listen(ctx, addr, opt)
@@ -36,7 +47,7 @@ func Start(ctx context.Context, t transports.Transport, addr string, opt transpo
 		return nil, err
 	}
 	r.Addr = ln.Addr()
-	go func() { r.done <- Serve(ctx, ln, cfg) }()
+	r.serve(func() error { return Serve(ctx, ln, cfg) })
 	return r, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/transports"
@@ -29,6 +30,11 @@ func serveCommand(env Env) *cli.Command {
 			&cli.BoolFlag{Name: "ipv6-only", Usage: "a wildcard IPv6 address ([::]) refuses IPv4 clients"},
 			&cli.StringFlag{Name: "socket-mode", Value: "0600", Usage: "permissions of a Unix socket file (octal)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: echo.DefaultShutdownTimeout, Usage: "how long replies in flight may take after a signal"},
+			&cli.IntFlag{Name: "max-conns", Value: 16384, Usage: "most connections open at once; one more is closed at once (0: no cap)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: 5 * time.Minute, Usage: "close a connection that sends nothing for this long (0: never)"},
+			&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "drop a client that reads no reply for this long (0: never)"},
+			&cli.Float64Flag{Name: "udp-rate", Value: 1000, Usage: "datagrams per second answered per source IP (0: no limit)"},
+			&cli.BoolFlag{Name: "allow-low-ports", Usage: "answer datagrams from source ports below 1024 (refused by default: loop risk)"},
 			&cli.StringFlag{Name: "ready-file", Usage: "write the resolved address to this file once listening (for scripts)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug shows every reply; info, warn, error"},
@@ -47,6 +53,19 @@ func serve(c *cli.Context, env Env) error {
 	}
 	if err := inRange("max-line", c.Int("max-line"), 16, 1<<24); err != nil {
 		return err
+	}
+	for _, name := range []string{"max-conns"} {
+		if err := inRange(name, c.Int(name), 0, 1<<24); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{"shutdown-timeout", "idle-timeout", "write-timeout"} {
+		if c.Duration(name) < 0 {
+			return usagef("--%s must not be negative, not %s", name, c.Duration(name))
+		}
+	}
+	if r := c.Float64("udp-rate"); r < 0 || r != r {
+		return usagef("--udp-rate must be 0 (no limit) or positive, not %v", r)
 	}
 	mode, err := strconv.ParseUint(c.String("socket-mode"), 8, 32)
 	if err != nil || mode > 0o777 {
@@ -72,6 +91,10 @@ func serve(c *cli.Context, env Env) error {
 		MaxLine:         c.Int("max-line"),
 		Serial:          c.Bool("serial"),
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
+		MaxConns:        c.Int("max-conns"),
+		IdleTimeout:     c.Duration("idle-timeout"),
+		WriteTimeout:    c.Duration("write-timeout"),
+		Guard:           echo.Guard{AllowLowPorts: c.Bool("allow-low-ports"), Rate: c.Float64("udp-rate")},
 		Log:             log,
 	}
 	srv, err := echo.Start(ctx, sock.t, sock.addr, opt, cfg)

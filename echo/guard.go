@@ -1,0 +1,129 @@
+package echo
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Guard is what a datagram server refuses to answer. Every reply is 27
+// bytes bigger than its request and goes wherever the request claims to
+// come from, so an open echo can be aimed at a victim (reflection) or at
+// another echo, each answering the other forever (CERT CA-1996-01's
+// echo/chargen storms, CVE-2024-2169 "Loop DoS"). The zero Guard keeps the
+// defences that cost nothing and sets no rate limit.
+type Guard struct {
+	// AllowLowPorts answers sources below port 1024, where system services
+	// (echo, chargen, daytime, DNS) live and would answer back.
+	AllowLowPorts bool
+	// Rate is how many datagrams per second one source IP is answered; 0
+	// is no limit. Burst is how many it may send at once; 0 is Rate.
+	Rate  float64
+	Burst int
+}
+
+// Reasons a datagram is dropped. Loop refusals say so in the log.
+const (
+	dropMulticast = "broadcast or multicast source: replies would go to many hosts"
+	dropLowPort   = "loop refused: source port below 1024 is a system service"
+	dropOwnPort   = "loop refused: source uses this server's own port"
+	dropReply     = "loop refused: the datagram is itself an echo reply"
+	dropRate      = "rate limit: too many datagrams from this source"
+)
+
+// guard applies a Guard for one server.
+type guard struct {
+	Guard
+	ownPort int
+
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the rate limiter's memory against floods of sources.
+const maxBuckets = 16384
+
+func newGuard(g Guard, local net.Addr) *guard {
+	gd := &guard{Guard: g, buckets: map[netip.Addr]*bucket{}}
+	if u, ok := local.(*net.UDPAddr); ok {
+		gd.ownPort = u.Port
+	}
+	if gd.Rate > 0 && gd.Burst <= 0 {
+		gd.Burst = max(1, int(gd.Rate))
+	}
+	return gd
+}
+
+// drop says why the datagram data from addr must not be answered, or "".
+func (g *guard) drop(addr net.Addr, data []byte, now time.Time) string {
+	if IsPrefix(data) {
+		return dropReply
+	}
+	u, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return ""
+	}
+	ip, _ := netip.AddrFromSlice(u.IP)
+	ip = ip.Unmap()
+	switch {
+	case ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ip.IsUnspecified():
+		return dropMulticast
+	case u.Port < 1024 && !g.AllowLowPorts:
+		return dropLowPort
+	case u.Port == g.ownPort:
+		return dropOwnPort
+	case g.Rate > 0 && !g.allow(ip, now):
+		return dropRate
+	}
+	return ""
+}
+
+// allow takes a token from ip's bucket.
+func (g *guard) allow(ip netip.Addr, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b, ok := g.buckets[ip]
+	if !ok {
+		if len(g.buckets) >= maxBuckets {
+			clear(g.buckets)
+		}
+		b = &bucket{tokens: float64(g.Burst), last: now}
+		g.buckets[ip] = b
+	}
+	b.tokens = min(float64(g.Burst), b.tokens+now.Sub(b.last).Seconds()*g.Rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// everySecond lets a log line through at most once a second and counts
+// what it held back, so that a flood cannot turn into a flood of logs.
+type everySecond struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// Allow reports whether to log now, and how many were held back since the
+// last line.
+func (e *everySecond) Allow() (bool, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	if now.Sub(e.last) < time.Second {
+		e.suppressed++
+		return false, 0
+	}
+	n := e.suppressed
+	e.last, e.suppressed = now, 0
+	return true, n
+}

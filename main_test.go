@@ -15,6 +15,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests that need a real process with real signals run this test
+	// binary as socklab itself.
+	if os.Getenv("SOCKLAB_TEST_AS_MAIN") == "1" {
+		main()
+	}
 	testscript.Main(m, map[string]func(){
 		"socklab": func() {
 			os.Exit(app.Main(context.Background(), os.Args, app.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))

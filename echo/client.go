@@ -103,7 +103,11 @@ func (c *Client) exchangeStream(msg []byte) ([]byte, error) {
 }
 
 // decodeChunks reports whether reply is the whole echo of msg: one or more
-// stamped pieces that together are msg.
+// stamped pieces that together are msg. A piece ends where the next valid
+// prefix starts, unless msg itself has those very bytes there. One case is
+// undecidable: when the bytes read so far end in a "[" that completes msg,
+// the next bytes may still be the rest of a new prefix; it is taken as the
+// end, which is right unless the server cut msg just before that "[".
 func decodeChunks(reply, msg []byte) (bool, error) {
 	p, q := 0, 0
 	for {
@@ -115,7 +119,22 @@ func decodeChunks(reply, msg []byte) (bool, error) {
 		}
 		p += PrefixLen
 		start := p
-		for p < len(reply) && q < len(msg) && reply[p] == msg[q] {
+	piece:
+		for p < len(reply) && q < len(msg) {
+			if p > start && reply[p] == '[' {
+				if len(reply)-p < PrefixLen {
+					// Too early to tell a new prefix from data, unless
+					// the rest completes the message.
+					done := len(reply)-p == len(msg)-q && bytes.Equal(reply[p:], msg[q:])
+					return done, nil
+				}
+				if IsPrefix(reply[p:]) && !bytes.HasPrefix(msg[q:], reply[p:p+PrefixLen]) {
+					break piece
+				}
+			}
+			if reply[p] != msg[q] {
+				return false, fmt.Errorf("reply does not echo the message: %q", clip(reply))
+			}
 			p++
 			q++
 		}
@@ -126,8 +145,6 @@ func decodeChunks(reply, msg []byte) (bool, error) {
 			return false, fmt.Errorf("unexpected bytes after the reply: %q", clip(reply[p:]))
 		case p == len(reply):
 			return false, nil
-		case p == start:
-			return false, fmt.Errorf("reply does not echo the message: %q", clip(reply))
 		}
 	}
 }

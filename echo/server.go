@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -261,7 +262,8 @@ func (s *streamServer) serveChunks(c net.Conn, size int, st *connStats, log *slo
 // serveLines answers each newline-terminated line, and a last line without
 // one when the client closes.
 func (s *streamServer) serveLines(c net.Conn, st *connStats, log *slog.Logger) error {
-	r := bufio.NewReaderSize(&idleReader{c: c, s: s}, s.cfg.MaxLine)
+	// One byte more than MaxLine leaves room for the newline.
+	r := bufio.NewReaderSize(&idleReader{c: c, s: s}, s.cfg.MaxLine+1)
 	out := make([]byte, 0, 256)
 	for {
 		line, err := r.ReadSlice('\n')
@@ -389,7 +391,7 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 			}
 			continue
 		}
-		if peers.add(addr.String()) {
+		if peers.add(peerKeyOf(addr)) {
 			cfg.Log.Info("new peer", "peer", peerName(addr))
 		}
 		out = stamp.AppendReply(out[:0], buf[:n])
@@ -407,12 +409,29 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 // without letting a flood of sources grow memory without bound.
 type peerSet struct {
 	max  int
-	seen map[string]struct{}
+	seen map[peerKey]struct{}
 }
 
-func newPeerSet(max int) *peerSet { return &peerSet{max: max, seen: map[string]struct{}{}} }
+// peerKey names a datagram peer without formatting its address, which
+// would cost three allocations per datagram.
+type peerKey struct {
+	ip   netip.AddrPort
+	name string
+}
 
-func (p *peerSet) add(k string) bool {
+func peerKeyOf(a net.Addr) peerKey {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return peerKey{ip: a.AddrPort()}
+	case *net.UnixAddr:
+		return peerKey{name: a.Name}
+	}
+	return peerKey{name: a.String()}
+}
+
+func newPeerSet(max int) *peerSet { return &peerSet{max: max, seen: map[peerKey]struct{}{}} }
+
+func (p *peerSet) add(k peerKey) bool {
 	if _, ok := p.seen[k]; ok {
 		return false
 	}

@@ -443,8 +443,8 @@ func (p *peerSet) add(k peerKey) bool {
 }
 
 func peerName(a net.Addr) string {
-	if a == nil || a.String() == "" {
-		return "(unnamed)"
+	if a == nil || a.String() == "" || a.String() == "@" {
+		return "(unnamed)" // an unbound Unix socket
 	}
 	return a.String()
 }

@@ -351,7 +351,7 @@ func TestSyscallTrace(t *testing.T) {
 	t.Logf("client:\n%s", &clientLog)
 
 	wantTraceInOrder(t, "server", serverLog.String(),
-		"trace: socket   socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0) = ",
+		"trace: socket      socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0) = ",
 		"unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)",
 		"setsockopt(", "SOL_SOCKET, SO_REUSEADDR, 1)",
 		"bind(", ", 127.0.0.1:0)", "unix.Bind(", "&unix.SockaddrInet4{Port: 0, Addr: [4]byte{127, 0, 0, 1}})",

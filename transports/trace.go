@@ -27,7 +27,7 @@ func (t *Tracer) Step(call, detail, goCall string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "trace: %-8s %-44s %s\n", call, detail, goCall)
+	fmt.Fprintf(t.w, "trace: %-11s %-44s %s\n", call, detail, goCall)
 }
 
 // TraceListener wraps ln so that Accept and Close are traced. With a nil
@@ -174,7 +174,8 @@ func addrString(a net.Addr) string {
 	if a == nil {
 		return "(unnamed)"
 	}
-	if s := a.String(); s != "" {
+	// An unbound Unix socket has no name; Go spells that "" or "@".
+	if s := a.String(); s != "" && s != "@" {
 		return s
 	}
 	return "(unnamed)"

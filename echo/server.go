@@ -93,11 +93,19 @@ func (c Config) withDefaults() Config {
 func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	cfg = cfg.withDefaults()
 	s := &streamServer{cfg: cfg, stamp: NewStamper(cfg.Now), conns: map[net.Conn]struct{}{}}
+	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
 		ln.Close()
 		s.drain()
 	})
-	defer stop()
+	defer func() {
+		// Once begun, the close must end before Serve does: the process may
+		// exit right after, and the listener's close(2) would be lost.
+		if !stop() {
+			<-closed
+		}
+	}()
 	defer ln.Close()
 
 	var wg sync.WaitGroup
@@ -215,8 +223,10 @@ type connStats struct {
 }
 
 func (s *streamServer) serve(c net.Conn) {
-	defer s.untrack(c)
+	// Untracked before it closes, so that shutdown never half-closes a
+	// socket that is already gone.
 	defer c.Close()
+	defer s.untrack(c)
 	peer := peerName(c.RemoteAddr())
 	log := s.cfg.Log.With("peer", peer)
 	log.Info("connected")
@@ -357,7 +367,14 @@ func (s *streamServer) endOfStream(err error) error {
 // from, until ctx is done. ServePackets owns pc and closes it.
 func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 	cfg = cfg.withDefaults()
-	stamp := NewStamper(cfg.Now)
+	// One clock read per datagram serves the guard and the stamp: a read
+	// costs as much as the rest of the loop past the system calls.
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	var now time.Time
+	stamp := NewStamper(func() time.Time { return now })
 	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
 	defer stop()
 	defer pc.Close()
@@ -385,7 +402,8 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 			cfg.Log.Warn("datagram from an unnamed socket: no address to reply to", "bytes", n)
 			continue
 		}
-		if why := guard.drop(addr, buf[:n], time.Now()); why != "" {
+		now = clock()
+		if why := guard.drop(addr, buf[:n], now); why != "" {
 			if ok, held := dropLog.Allow(); ok {
 				cfg.Log.Warn("datagram dropped: "+why, "peer", peerName(addr), "bytes", n, "also_dropped", held)
 			}

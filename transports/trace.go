@@ -61,10 +61,11 @@ func (l *tracedListener) Accept() (net.Conn, error) {
 }
 
 func (l *tracedListener) Close() error {
+	err := l.Listener.Close()
 	l.closed.Do(func() {
-		l.t.Step("close", "listening socket "+addrString(l.Addr()), "("+l.goType+"Listener).Close()")
+		l.t.Step("close", "listening socket "+addrString(l.Addr())+errSuffix(err), "("+l.goType+"Listener).Close()")
 	})
-	return l.Listener.Close()
+	return err
 }
 
 // TraceConn wraps c so that Read, Write and Close are traced.
@@ -107,14 +108,17 @@ func (c *tracedConn) Write(p []byte) (int, error) {
 }
 
 func (c *tracedConn) Close() error {
-	c.t.Step("close", "socket to "+addrString(c.RemoteAddr()), "("+c.goType+").Close()")
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	c.t.Step("close", "socket to "+addrString(c.RemoteAddr())+errSuffix(err), "("+c.goType+").Close()")
+	return err
 }
 
 // CloseRead and CloseWrite keep the half-close of the wrapped socket
 // reachable through the wrapper.
 func (c *tracedConn) CloseRead() error {
 	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		// Traced before the call: it wakes a blocked read, whose own line
+		// must come after.
 		c.t.Step("shutdown", "SHUT_RD", "("+c.goType+").CloseRead()")
 		return cr.CloseRead()
 	}
@@ -123,6 +127,8 @@ func (c *tracedConn) CloseRead() error {
 
 func (c *tracedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		// Traced before the call: it wakes a blocked read, whose own line
+		// must come after.
 		c.t.Step("shutdown", "SHUT_WR", "("+c.goType+").CloseWrite()")
 		return cw.CloseWrite()
 	}
@@ -164,8 +170,17 @@ func (c *tracedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 func (c *tracedPacketConn) Close() error {
-	c.t.Step("close", "socket "+addrString(c.LocalAddr()), "("+c.goType+").Close()")
-	return c.PacketConn.Close()
+	err := c.PacketConn.Close()
+	c.t.Step("close", "socket "+addrString(c.LocalAddr())+errSuffix(err), "("+c.goType+").Close()")
+	return err
+}
+
+// errSuffix adds a failed call's error to its trace line.
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ", error: " + err.Error()
 }
 
 // addrString names an address, including the unnamed Unix sockets that

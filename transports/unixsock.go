@@ -90,6 +90,8 @@ func (t *unixTransport) Dial(ctx context.Context, path string, opt Options) (net
 		return nil, err
 	}
 	if cleanup != nil {
+		// The wrapper hides the socket's own methods (CloseWrite and the
+		// like), so only a client with a file to remove gets one.
 		return &removeOnClose{Conn: c, remove: cleanup}, nil
 	}
 	return c, nil

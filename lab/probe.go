@@ -437,3 +437,15 @@ func closedAddr(t transports.Transport, dir string) (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
+
+// SocketDir makes a fresh directory for socket files: in the temp dir
+// when its path leaves room for a socket name within sun_path's limit,
+// else in /tmp. The caller removes it.
+func SocketDir(prefix string) (string, error) {
+	parent := os.TempDir()
+	// Room for the random suffix and the longest name a probe uses.
+	if len(parent)+len(prefix)+12+len("/nobody-unixpacket.sock") > transports.MaxSocketPath {
+		parent = "/tmp"
+	}
+	return os.MkdirTemp(parent, prefix)
+}

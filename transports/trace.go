@@ -61,10 +61,14 @@ func (l *tracedListener) Accept() (net.Conn, error) {
 }
 
 func (l *tracedListener) Close() error {
+	// Only the first Close is the close(2); which one that is must be
+	// settled before either runs.
+	first := false
+	l.closed.Do(func() { first = true })
 	err := l.Listener.Close()
-	l.closed.Do(func() {
+	if first {
 		l.t.Step("close", "listening socket "+addrString(l.Addr())+errSuffix(err), "("+l.goType+"Listener).Close()")
-	})
+	}
 	return err
 }
 

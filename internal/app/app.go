@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -40,7 +41,19 @@ type Env struct {
 // Main runs socklab with args (args[0] is the program name) and returns the
 // exit code. Errors are printed as one line on stderr.
 func Main(ctx context.Context, args []string, env Env) int {
-	err := newApp(env).RunContext(ctx, args)
+	// urfave/cli v2 keeps the --help flag in a package variable that every
+	// run writes to while it parses, so parsing is one run at a time. The
+	// lock is let go once a command starts (see leaf), so that a serve in
+	// process does not hold it.
+	parsing.Lock()
+	var once sync.Once
+	parsed := func() { once.Do(parsing.Unlock) }
+	defer parsed()
+	app := newApp(env)
+	for _, cmd := range app.Commands {
+		leaf(cmd, parsed)
+	}
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}
@@ -50,6 +63,26 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return exitUsage
 	}
 	return exitError
+}
+
+var parsing sync.Mutex
+
+// leaf makes every command that runs an action call parsed first.
+func leaf(cmd *cli.Command, parsed func()) {
+	for _, sub := range cmd.Subcommands {
+		leaf(sub, parsed)
+	}
+	if cmd.Action == nil {
+		return
+	}
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		parsed()
+		if before != nil {
+			return before(c)
+		}
+		return nil
+	}
 }
 
 func oneLine(s string) string {
@@ -79,6 +112,8 @@ func newApp(env Env) *cli.App {
 			serveCommand(env),
 			clientCommand(env),
 			demoCommand(env),
+			lessonsCommand(env),
+			benchCommand(env),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -31,7 +31,7 @@ func demo(c *cli.Context, env Env) error {
 	if _, err := transports.Lookup(api, "tcp"); err != nil {
 		return usageError{err}
 	}
-	dir, err := os.MkdirTemp("", "socklab-demo-")
+	dir, err := lab.SocketDir("socklab-demo-")
 	if err != nil {
 		return err
 	}

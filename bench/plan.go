@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/socklab/socklab/transports"
+)
+
+// Plan is a set of runs: every API × transport × client count, against
+// one server, or against socklab's and the bare echo alternately.
+type Plan struct {
+	APIs       []string
+	Transports []string // names, in the order to run them
+	Clients    []int
+	// Servers is one of Socklab, Bare, External; or Socklab and Bare, to
+	// compare them: each round runs both back to back, in alternating
+	// order, and socklab's rows get VsBare.
+	Servers []string
+	// Rounds is how many runs are merged into each result; Base.Duration
+	// and Base.Messages are split between them. Short alternating rounds
+	// compare two servers far more steadily than one long run each: the
+	// rate of a whole run varies by ±15% on a busy machine.
+	Rounds int
+	// Base is every run's configuration; Transport, Server and Clients are
+	// set per run.
+	Base Config
+	// Progress, when not nil, is called before each run and once at the end
+	// with done == total.
+	Progress func(done, total int, next string)
+}
+
+// Runs is how many runs the plan makes.
+func (p Plan) Runs() int {
+	return len(p.APIs) * len(p.Transports) * len(p.Clients) * len(p.Servers) * max(1, p.Rounds)
+}
+
+// Run makes every run of the plan and returns one result per API,
+// transport, client count and server, in that order, with VsTCP and VsBare
+// filled in. A run that could not start is a result with Skipped saying
+// why, and err says so too; an External server that cannot be reached
+// stops the plan.
+func (p Plan) Run(ctx context.Context) ([]Result, error) {
+	rounds := max(1, p.Rounds)
+	total, done := p.Runs(), 0
+	var results []Result
+	var failed error
+	for _, api := range p.APIs {
+		for _, name := range p.Transports {
+			t, err := transports.Lookup(api, name)
+			for _, clients := range p.Clients {
+				if err != nil {
+					for _, srv := range p.Servers {
+						results = append(results, Result{Transport: name, API: api, Server: srv, Clients: clients, Size: p.Base.Size, Skipped: err.Error()})
+					}
+					done += len(p.Servers) * rounds
+					continue
+				}
+				merged := make([]Result, len(p.Servers))
+				var ratios []float64
+				for r := range rounds {
+					order := slices.Clone(p.Servers)
+					if r%2 == 1 {
+						slices.Reverse(order) // ABBA: neither server always goes first
+					}
+					rates := map[string]float64{}
+					for _, srv := range order {
+						if p.Progress != nil {
+							p.Progress(done, total, fmt.Sprintf("%s %s %s, %s", api, name, srv, plural(clients, "client")))
+						}
+						cfg := p.Base
+						cfg.Transport, cfg.Server, cfg.Clients = t, srv, clients
+						// A row's time (or messages) is split across its rounds.
+						cfg.Duration = max(cfg.Duration/time.Duration(rounds), time.Millisecond)
+						if cfg.Messages > 0 {
+							cfg.Messages = max(1, cfg.Messages/rounds)
+						}
+						res, err := Run(ctx, cfg)
+						done++
+						if err != nil {
+							if ctx.Err() != nil || srv == External {
+								return results, fmt.Errorf("%s %s: %w", api, name, err)
+							}
+							res.Skipped = "failed: " + err.Error()
+							failed = fmt.Errorf("%s %s with %d clients: %w", name, srv, clients, err)
+						}
+						i := slices.Index(p.Servers, srv)
+						if r == 0 {
+							merged[i] = res
+						} else if merged[i].Skipped == "" {
+							merged[i].merge(res)
+						}
+						rates[srv] = res.Rate
+					}
+					if b := rates[Bare]; b > 0 && len(p.Servers) > 1 {
+						ratios = append(ratios, rates[Socklab]/b)
+					}
+				}
+				if len(ratios) > 0 {
+					for i := range merged {
+						if merged[i].Server == Socklab {
+							m := median(ratios)
+							merged[i].VsBare = &m
+						}
+					}
+				}
+				results = append(results, merged...)
+			}
+		}
+	}
+	if p.Progress != nil {
+		p.Progress(total, total, "")
+	}
+	SetVsTCP(results)
+	return results, failed
+}
+
+// SetVsTCP sets each result's rate relative to tcp's with the same API,
+// server, clients and size.
+func SetVsTCP(results []Result) {
+	type key struct {
+		api, server   string
+		clients, size int
+	}
+	tcp := map[key]float64{}
+	for _, r := range results {
+		if r.Transport == "tcp" && r.Skipped == "" && r.Rate > 0 {
+			tcp[key{r.API, r.Server, r.Clients, r.Size}] = r.Rate
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		if base, ok := tcp[key{r.API, r.Server, r.Clients, r.Size}]; ok && r.Skipped == "" {
+			v := r.Rate / base
+			r.VsTCP = &v
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -96,6 +97,9 @@ func (c *Client) exchangeStream(msg []byte) ([]byte, error) {
 		if done {
 			return reply, nil
 		}
+		if errors.Is(err, io.EOF) {
+			return reply, fmt.Errorf("the server closed the connection after %d of the reply's bytes", len(reply))
+		}
 		if err != nil {
 			return reply, fmt.Errorf("recv after %d of the reply's bytes: %w", len(reply), err)
 		}
@@ -161,7 +165,7 @@ func (c *Client) exchangeDatagram(msg []byte) ([]byte, error) {
 		}
 		wait *= 2
 	}
-	return nil, fmt.Errorf("%w after %d tries (timed out)", ErrNoReply, c.cfg.Retries+1)
+	return nil, fmt.Errorf("%w after %s (timed out)", ErrNoReply, plural(c.cfg.Retries+1, "try", "tries"))
 }
 
 // awaitDatagram reads until the reply to msg arrives; a datagram that is not
@@ -186,6 +190,13 @@ func checkReply(b, msg []byte) ([]byte, error) {
 		return nil, fmt.Errorf("unexpected reply %q", clip(b))
 	}
 	return bytes.Clone(b), nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func clip(b []byte) []byte {

@@ -127,3 +127,11 @@ func (e *everySecond) Allow() (bool, int) {
 	e.last, e.suppressed = now, 0
 	return true, n
 }
+
+// heldBack is the log attribute for lines everySecond held back, if any.
+func heldBack(n int) []any {
+	if n == 0 {
+		return nil
+	}
+	return []any{"since_last_line", n}
+}

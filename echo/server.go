@@ -174,7 +174,7 @@ func (s *streamServer) track(c net.Conn) bool {
 	}
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
 		if ok, held := s.refusedLog.Allow(); ok {
-			s.cfg.Log.Warn("too many connections: closing new ones", "peer", peerName(c.RemoteAddr()), "max_conns", s.cfg.MaxConns, "also_closed", held)
+			s.cfg.Log.Warn("too many connections: closing new ones", append([]any{"peer", peerName(c.RemoteAddr()), "max_conns", s.cfg.MaxConns}, heldBack(held)...)...)
 		}
 		return false
 	}
@@ -405,7 +405,7 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 		now = clock()
 		if why := guard.drop(addr, buf[:n], now); why != "" {
 			if ok, held := dropLog.Allow(); ok {
-				cfg.Log.Warn("datagram dropped: "+why, "peer", peerName(addr), "bytes", n, "also_dropped", held)
+				cfg.Log.Warn("datagram dropped: "+why, append([]any{"peer", peerName(addr), "bytes", n}, heldBack(held)...)...)
 			}
 			continue
 		}

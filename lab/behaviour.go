@@ -13,7 +13,6 @@ import (
 
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/transports"
-	"golang.org/x/sys/unix"
 )
 
 // BigLen is the size of the "big" request: almost three of the server's
@@ -99,7 +98,7 @@ func (d Drop) String() string {
 // errName is an error's errno name (EMSGSIZE) when it has one.
 func errName(err error) string {
 	if errno := ErrnoOf(err); errno != 0 {
-		return unix.ErrnoName(errno)
+		return errnoName(errno)
 	}
 	return err.Error()
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/transports"
-	"golang.org/x/sys/unix"
 )
 
 // Facts is what one transport did when probed.
@@ -83,7 +82,7 @@ func (o Outcome) String() string {
 		return "no error"
 	}
 	if errno := o.Errno(); errno != 0 {
-		return fmt.Sprintf("%s fails: %s (%s)", o.Step, errno.Error(), unix.ErrnoName(errno))
+		return fmt.Sprintf("%s fails: %s (%s)", o.Step, errno.Error(), errnoName(errno))
 	}
 	if errors.Is(o.Err, os.ErrDeadlineExceeded) {
 		return o.Step + " times out"
@@ -97,7 +96,7 @@ func (o Outcome) Short() string {
 		return "no error"
 	}
 	if errno := o.Errno(); errno != 0 {
-		return o.Step + ": " + unix.ErrnoName(errno)
+		return o.Step + ": " + errnoName(errno)
 	}
 	if errors.Is(o.Err, os.ErrDeadlineExceeded) {
 		return o.Step + ": times out"
@@ -388,13 +387,22 @@ func talkToStaleFile(ctx context.Context, t transports.Transport, dir string) (O
 // staleSocketFile binds a socket of the given type to path and closes it,
 // which leaves the file behind, as a server that crashed does.
 func staleSocketFile(path, sockType string) error {
-	typ := map[string]int{"SOCK_STREAM": unix.SOCK_STREAM, "SOCK_DGRAM": unix.SOCK_DGRAM, "SOCK_SEQPACKET": unix.SOCK_SEQPACKET}[sockType]
-	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	addr := &net.UnixAddr{Name: path}
+	if sockType == "SOCK_DGRAM" {
+		addr.Net = "unixgram"
+		c, err := net.ListenUnixgram("unixgram", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close() // a datagram socket never removes its file
+	}
+	addr.Net = map[string]string{"SOCK_STREAM": "unix", "SOCK_SEQPACKET": "unixpacket"}[sockType]
+	ln, err := net.ListenUnix(addr.Net, addr)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	return unix.Bind(fd, &unix.SockaddrUnix{Name: path})
+	ln.SetUnlinkOnClose(false)
+	return ln.Close()
 }
 
 func talk(ctx context.Context, t transports.Transport, addr string) Outcome {

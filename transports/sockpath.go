@@ -83,7 +83,12 @@ func ensureDefaultDir(name, path string) error {
 	if path != DefaultSocketPath(name) {
 		return nil
 	}
-	return os.MkdirAll(filepath.Dir(path), 0o700)
+	// Only the last directory is ours to make: a missing $XDG_RUNTIME_DIR
+	// is an error to report, not a tree to create.
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
 }
 
 // socketFile remembers the socket file a server created, so that it removes

@@ -56,7 +56,7 @@ func runClient(c *cli.Context, env Env) error {
 		Retries: c.Int("retries"),
 	})
 	if err != nil {
-		return noServer(sock, err)
+		return noServer(sock, badAddr(sock, err))
 	}
 	defer cl.Close()
 
@@ -92,6 +92,9 @@ func readLines(env Env, send func([]byte) error) error {
 			fmt.Fprint(env.Stdout, "> ")
 		}
 		if !in.Scan() {
+			if interactive {
+				fmt.Fprintln(env.Stdout) // Ctrl-D: end the prompt's line
+			}
 			return in.Err()
 		}
 		line := in.Bytes()
@@ -112,11 +115,23 @@ func isTerminal(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// notASocket reports whether a Unix transport's address is a file that is
+// not a socket, which connect(2) also answers with ECONNREFUSED.
+func notASocket(sock socket) bool {
+	if !transports.IsUnix(sock.t.Spec().Name) || transports.IsAbstract(sock.addr) {
+		return false
+	}
+	fi, err := os.Stat(sock.addr)
+	return err == nil && fi.Mode().Type() != fs.ModeSocket
+}
+
 // noServer says in one line why there is no answer: nothing listening, no
 // socket file, or no reply in time.
 func noServer(sock socket, err error) error {
 	var why string
 	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) && notASocket(sock):
+		why = "that path is not a socket"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		why = "connection refused: is 'socklab serve --transport " + sock.t.Spec().Name + "' running?"
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT):

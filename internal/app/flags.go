@@ -1,7 +1,9 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 
@@ -18,7 +20,7 @@ func socketFlags() []cli.Flag {
 		&cli.StringFlag{Name: "transport", Aliases: []string{"t"}, Value: "tcp", EnvVars: []string{"SOCKLAB_TRANSPORT"},
 			Usage: "socket kind: " + strings.Join(transports.Names(), ", ")},
 		&cli.StringFlag{Name: "addr", Aliases: []string{"a"}, EnvVars: []string{"SOCKLAB_ADDR"},
-			Usage: "host:port, [v6]:port, /socket/path or @abstract (default: per transport, see 'socklab demo')"},
+			Usage: "host:port, [v6]:port, /socket/path or @abstract (default: 127.0.0.1:21567 for tcp and udp, [::1]:21567 for tcp6 and udp6, $XDG_RUNTIME_DIR/socklab/<transport>.sock for the Unix ones)"},
 		&cli.StringFlag{Name: "api", Value: transports.APINet, EnvVars: []string{"SOCKLAB_API"},
 			Usage: "implementation: 'net' (Go's net package) or 'syscall' (the raw BSD socket calls)"},
 		&cli.StringFlag{Name: "framing", Value: string(echo.Chunk),
@@ -60,6 +62,23 @@ func parseSocket(c *cli.Context) (socket, error) {
 }
 
 func (s socket) String() string { return s.t.Spec().Name + " " + s.addr }
+
+// badAddr marks an address the resolver could not make sense of as a
+// command-line mistake (exit 2), and says what an IP transport expects.
+func badAddr(sock socket, err error) error {
+	var ae *net.AddrError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	spec := sock.t.Spec()
+	switch spec.Family {
+	case "AF_INET":
+		return usagef("%v (%s takes an IPv4 host:port such as 127.0.0.1:%d)", err, spec.Name, transports.DefaultPort)
+	case "AF_INET6":
+		return usagef("%v (%s takes an IPv6 [host]:port such as [::1]:%d)", err, spec.Name, transports.DefaultPort)
+	}
+	return usageError{err}
+}
 
 func parseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level

@@ -99,7 +99,7 @@ func serve(c *cli.Context, env Env) error {
 	}
 	srv, err := echo.Start(ctx, sock.t, sock.addr, opt, cfg)
 	if err != nil {
-		return fmt.Errorf("serve %s: %w", sock, err)
+		return badAddr(sock, fmt.Errorf("serve %s: %w", sock, err))
 	}
 	spec := sock.t.Spec()
 	attrs := []any{"transport", spec.Name, "api", sock.t.API(), "addr", srv.Addr.String()}

@@ -73,7 +73,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, stderr *testkit.Buffer) int {
 // is answered, the socket file goes, and the process exits 0.
 func TestSIGTERMFinishesRepliesInFlight(t *testing.T) {
 	sock := filepath.Join(testkit.SocketDir(t), "s.sock")
-	cmd, addr, stderr := startServe(t, "--transport", "unix", "--addr", sock)
+	cmd, addr, stderr := startServe(t, "--transport", "unix", "--addr", sock, "--shutdown-timeout", "1h")
 	c, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)

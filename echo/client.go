@@ -60,8 +60,11 @@ func (c *Client) Exchange(msg []byte) ([]byte, error) {
 	if c.cfg.Kind == transports.Stream && c.cfg.Framing == Line && !bytes.HasSuffix(msg, []byte("\n")) {
 		msg = append(msg[:len(msg):len(msg)], '\n')
 	}
-	if len(msg) == 0 && c.cfg.Kind == transports.Stream {
+	switch {
+	case len(msg) == 0 && c.cfg.Kind == transports.Stream:
 		return nil, errors.New("empty message: a stream carries no empty sends, so the server would never answer")
+	case len(msg) == 0 && c.cfg.Kind == transports.SeqPacket:
+		return nil, errors.New("empty message: on a seqpacket socket it reads as the end of the connection")
 	}
 	switch c.cfg.Kind {
 	case transports.Datagram:

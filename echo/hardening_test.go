@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -178,7 +179,9 @@ func TestResetMidMessage(t *testing.T) {
 // answered, then the connection closes and the server stops.
 func TestShutdownAnswersWhatArrived(t *testing.T) {
 	eachStream(t, func(t *testing.T, tr transports.Transport) {
-		s := start(t, tr, echo.Config{})
+		// An hour of grace: only the half-close of the reads can end the
+		// connection within the test's wait.
+		s := start(t, tr, echo.Config{ShutdownTimeout: time.Hour})
 		c := dial(t, tr, s.Addr)
 		roundTrip(t, c, "warm")
 		if _, err := c.Write([]byte("last words")); err != nil {
@@ -291,11 +294,13 @@ func TestDatagramLoopDefences(t *testing.T) {
 		if sendFrom(t, "127.0.0.1:0", s.Addr, []byte("[Sun Nov  1 09:05:03 2026] hello"), 300*time.Millisecond) {
 			t.Fatal("answered an echo reply")
 		}
+		s.log.WaitFor(t, "loop refused: the datagram is itself an echo reply")
 		if os.Geteuid() == 0 {
 			low := lowPortFree(t)
 			if sendFrom(t, "127.0.0.1:"+itoa(low), s.Addr, []byte("hello"), 300*time.Millisecond) {
 				t.Fatalf("answered source port %d", low)
 			}
+			s.log.WaitFor(t, "loop refused: source port below 1024 is a system service")
 		}
 		if !sendFrom(t, "127.0.0.1:0", s.Addr, []byte("still answering"), lab.Timeout) {
 			t.Fatal("the server stopped answering")
@@ -432,3 +437,88 @@ func openFDs(t *testing.T) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A unixgram client that sends and never reads fills its own queue, and
+// the replies waiting there use up the server's send buffer, which Linux
+// charges to the sender until they are read. The server must not wait for
+// room: it drops those replies (in a rate-limited log), keeps reading, is
+// answering again as soon as the hog is gone, and stops at once.
+func TestUnixgramClientThatNeverReads(t *testing.T) {
+	for _, api := range transports.APIs() {
+		tr, _ := transports.Lookup(api, "unixgram")
+		t.Run(api+"/unixgram", func(t *testing.T) {
+			s := start(t, tr, echo.Config{})
+			hog, err := net.DialUnix("unixgram", &net.UnixAddr{Name: "@socklab-hog-" + api + "-" + itoa(os.Getpid()), Net: "unixgram"},
+				&net.UnixAddr{Name: s.Addr.String(), Net: "unixgram"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			hog.SetWriteDeadline(time.Now().Add(lab.Timeout))
+			for range 1000 {
+				if _, err := hog.Write([]byte("never read")); err != nil {
+					break // the server's queue is full too
+				}
+			}
+			s.log.WaitFor(t, "reply dropped")
+			if n, most := strings.Count(s.log.String(), "reply dropped"), int(time.Since(began).Seconds())+2; n > most {
+				t.Errorf("%d lines of dropped replies in %s: the log is not limited to one a second", n, time.Since(began))
+			}
+			hog.Close() // frees the replies it never read
+			c, err := echo.Dial(context.Background(), tr, s.Addr.String(), transports.Options{}, echo.ClientConfig{Timeout: lab.Timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Exchange([]byte("answered again")); err != nil {
+				t.Fatalf("%v; server log:\n%s", err, s.log)
+			}
+			s.cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- s.Wait() }()
+			select {
+			case err := <-stopped:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(lab.Timeout):
+				t.Fatal("the server did not stop")
+			}
+		})
+	}
+}
+
+// failingListener accepts one connection, then fails for good.
+type failingListener struct {
+	net.Listener
+	calls atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.calls.Add(1) > 1 {
+		return nil, errors.New("the listener broke")
+	}
+	return l.Listener.Accept()
+}
+
+// An accept error Serve cannot wait out ends it as a cancel does: the open
+// connection is closed before Serve returns the error.
+func TestServeClosesConnectionsOnAcceptError(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp4", ln.Addr().String(), lab.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = echo.Serve(context.Background(), &failingListener{Listener: ln}, echo.Config{ShutdownTimeout: time.Hour})
+	if err == nil || !strings.Contains(err.Error(), "the listener broke") {
+		t.Fatalf("Serve returned %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(lab.Timeout))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("read after Serve returned: %d, %v; want EOF", n, err)
+	}
+}

@@ -89,7 +89,8 @@ func (c Config) withDefaults() Config {
 
 // Serve answers every connection accepted on ln until ctx is done, then
 // stops accepting, answers what each connection had already sent, closes
-// them all and returns nil. Serve owns ln and closes it.
+// them all and returns nil. An accept error that waiting cannot cure ends
+// it the same way, and is returned. Serve owns ln and closes it.
 func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	cfg = cfg.withDefaults()
 	s := &streamServer{cfg: cfg, stamp: NewStamper(cfg.Now), conns: map[net.Conn]struct{}{}}
@@ -110,6 +111,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 	var wg sync.WaitGroup
 	var backoff time.Duration
+	var acceptErr error
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -124,7 +126,12 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 				sleep(ctx, backoff)
 				continue
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Stop as on a cancel: the connections already open are
+			// answered and closed before Serve returns.
+			acceptErr = fmt.Errorf("accept: %w", err)
+			ln.Close()
+			s.drain()
+			break
 		}
 		backoff = 0
 		if !s.track(c) {
@@ -151,7 +158,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		cfg.Log.Warn("shutdown timeout: closed connections still busy", "conns", n, "timeout", cfg.ShutdownTimeout)
 		<-done
 	}
-	return nil
+	return acceptErr
 }
 
 type streamServer struct {
@@ -363,6 +370,10 @@ func (s *streamServer) endOfStream(err error) error {
 	return fmt.Errorf("recv: %w", err)
 }
 
+// packetWriteWait bounds how long a datagram reply may wait for room in
+// the receiver's queue.
+const packetWriteWait = time.Millisecond
+
 // ServePackets answers every datagram read from pc, to the address it came
 // from, until ctx is done. ServePackets owns pc and closes it.
 func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
@@ -375,13 +386,27 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 	}
 	var now time.Time
 	stamp := NewStamper(func() time.Time { return now })
-	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
+	// Both deadlines: a reply blocked in WriteTo must wake too.
+	stop := context.AfterFunc(ctx, func() { pc.SetDeadline(time.Now()) })
 	defer stop()
 	defer pc.Close()
 
 	peers := newPeerSet(1024)
 	guard := newGuard(cfg.Guard, pc.LocalAddr())
-	var dropLog everySecond
+	var writeArmed time.Time
+	// Each kind of warning at most once a second, so that a flood of one
+	// kind neither floods the log nor hides another kind.
+	limits := map[string]*everySecond{}
+	warn := func(msg string, attrs ...any) {
+		limit := limits[msg]
+		if limit == nil {
+			limit = &everySecond{}
+			limits[msg] = limit
+		}
+		if ok, held := limit.Allow(); ok {
+			cfg.Log.Warn(msg, append(attrs, heldBack(held)...)...)
+		}
+	}
 	debug := cfg.Log.Enabled(ctx, slog.LevelDebug)
 	buf := make([]byte, MaxMessage)
 	out := make([]byte, 0, PrefixLen+MaxMessage)
@@ -392,29 +417,36 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 				return nil
 			}
 			if isTemporary(err) {
-				cfg.Log.Warn("recvfrom failed; going on", "err", err)
+				warn("recvfrom failed; going on", "err", err)
 				continue
 			}
 			return fmt.Errorf("recvfrom: %w", err)
 		}
 		if addr == nil {
 			// An unbound unixgram client has no address to answer.
-			cfg.Log.Warn("datagram from an unnamed socket: no address to reply to", "bytes", n)
+			warn("datagram from an unnamed socket: no address to reply to", "bytes", n)
 			continue
 		}
 		now = clock()
 		if why := guard.drop(addr, buf[:n], now); why != "" {
-			if ok, held := dropLog.Allow(); ok {
-				cfg.Log.Warn("datagram dropped: "+why, append([]any{"peer", peerName(addr), "bytes", n}, heldBack(held)...)...)
-			}
+			warn("datagram dropped: "+why, "peer", peerName(addr), "bytes", n)
 			continue
 		}
 		if peers.add(peerKeyOf(addr)) {
 			cfg.Log.Info("new peer", "peer", peerName(addr))
 		}
 		out = stamp.AppendReply(out[:0], buf[:n])
+		// A unixgram client that never reads fills its queue, and the
+		// send would wait for room for ever, with every other client
+		// waiting behind it: a reply gets at most packetWriteWait.
+		if t, ok := rearm(&writeArmed, packetWriteWait); ok {
+			pc.SetWriteDeadline(t.Add(packetWriteWait))
+		}
 		if _, err := pc.WriteTo(out, addr); err != nil {
-			cfg.Log.Warn("reply dropped", "peer", peerName(addr), "bytes", len(out), "err", err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			warn("reply dropped", "peer", peerName(addr), "bytes", len(out), "err", err)
 			continue
 		}
 		if debug {

@@ -162,6 +162,15 @@ func (t *sysTransport) socket(opt Options) (*sysFD, error) {
 			return nil, s.abandon(err)
 		}
 	}
+	if t.family != unix.AF_UNIX && t.sotype == unix.SOCK_STREAM {
+		// As Go's net package does: otherwise Nagle's algorithm holds a
+		// small write back until the peer acknowledges the last one, and
+		// a reply sent in pieces waits out the peer's delayed ACK (40 ms).
+		// An accepted socket inherits it from the listening one.
+		if err := s.setsockopt("IPPROTO_TCP", unix.IPPROTO_TCP, "TCP_NODELAY", unix.TCP_NODELAY, 1); err != nil {
+			return nil, s.abandon(err)
+		}
+	}
 	return s, nil
 }
 
@@ -221,7 +230,14 @@ func (s *sysFD) connect(ctx context.Context, sa unix.Sockaddr) error {
 }
 
 func (s *sysFD) awaitConnect(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { s.wake(&s.wr) })
+	// The reference keeps the descriptor (and its eventfd) open while a
+	// late timeout wakes it: a number already closed may be someone else's.
+	stop := context.AfterFunc(ctx, func() {
+		if s.acquire() {
+			s.wake(&s.wr)
+			s.release()
+		}
+	})
 	defer stop()
 	return s.do(&s.wr, func(fd int) error {
 		if err := ctx.Err(); err != nil {

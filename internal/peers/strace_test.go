@@ -47,8 +47,8 @@ var straceCases = []straceCase{
 	// reads back and the socket file's mode and removal. It traces each
 	// call once made, so a wait for its line is a wait for the call.
 	{"syscall", "tcp", "127.0.0.1:0", false,
-		[]string{"socket", "setsockopt", "bind", "listen", "getsockname", "accept4", "getsockname", "read", "write", "read", "close", "close"},
-		[]string{"socket", "connect", "getsockname", "write", "read", "close"}},
+		[]string{"socket", "setsockopt", "setsockopt", "bind", "listen", "getsockname", "accept4", "getsockname", "read", "write", "read", "close", "close"},
+		[]string{"socket", "setsockopt", "connect", "getsockname", "write", "read", "close"}},
 	{"syscall", "udp", "127.0.0.1:0", false,
 		[]string{"socket", "bind", "getsockname", "recvfrom", "sendto", "close"},
 		[]string{"socket", "connect", "getsockname", "write", "read", "close"}},

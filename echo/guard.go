@@ -87,8 +87,10 @@ func (g *guard) drop(addr net.Addr, data []byte, now time.Time) string {
 func (g *guard) allow(ip netip.Addr, now time.Time) bool {
 	b, ok := g.buckets[ip]
 	if !ok {
-		if len(g.buckets) >= maxBuckets {
-			clear(g.buckets)
+		if len(g.buckets) >= maxBuckets && !g.evictIdle(now) {
+			// Clearing them all would let a flood of forged sources reset
+			// every real one's limit; a new source waits for room instead.
+			return false
 		}
 		b = &bucket{tokens: float64(g.Burst), last: now}
 		g.buckets[ip] = b
@@ -100,6 +102,19 @@ func (g *guard) allow(ip netip.Addr, now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// evictIdle forgets the sources whose buckets have refilled, which is
+// all that a new bucket would be, and reports whether any went.
+func (g *guard) evictIdle(now time.Time) bool {
+	full := time.Duration(float64(g.Burst) / g.Rate * float64(time.Second))
+	n := len(g.buckets)
+	for ip, b := range g.buckets {
+		if now.Sub(b.last) >= full {
+			delete(g.buckets, ip)
+		}
+	}
+	return len(g.buckets) < n
 }
 
 // everySecond lets a log line through at most once a second and counts

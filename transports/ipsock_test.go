@@ -2,7 +2,11 @@ package transports_test
 
 import (
 	"context"
+	"github.com/socklab/socklab/internal/testkit"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +112,30 @@ func loopbackInterface(t *testing.T) string {
 	}
 	t.Skip("no loopback interface")
 	return ""
+}
+
+// The default socket directory is used only if it is private: ours, and
+// closed to others. One someone else made first is refused, untouched.
+func TestDefaultSocketDirMustBePrivate(t *testing.T) {
+	run := testkit.SocketDir(t)
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	dir := filepath.Join(run, "socklab")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777) // past the umask
+	for _, api := range transports.APIs() {
+		tr, _ := transports.Lookup(api, "unix")
+		ln, err := tr.Listen(context.Background(), tr.DefaultAddr(), transports.Options{})
+		if err == nil {
+			ln.Close()
+			t.Fatalf("%s: listened in a directory open to everyone", api)
+		}
+		if !strings.Contains(err.Error(), "is open to others (mode -rwxrwxrwx)") {
+			t.Fatalf("%s: %v", api, err)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o777 {
+		t.Fatalf("the directory was changed: %v %v", fi.Mode(), err)
+	}
 }

@@ -85,8 +85,29 @@ func ensureDefaultDir(name, path string) error {
 	}
 	// Only the last directory is ours to make: a missing $XDG_RUNTIME_DIR
 	// is an error to report, not a tree to create.
-	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
+	}
+	return checkPrivate(dir)
+}
+
+// checkPrivate refuses a socket directory that someone else could have
+// made, or can write to: in the shared temp dir anyone may create
+// socklab-<uid> first and swap the socket inside it.
+func checkPrivate(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if owner, ok := ownerOf(fi); ok && owner != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to you; refusing to put a socket in it", dir, owner)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is open to others (mode %v); make it 0700 or remove it", dir, fi.Mode().Perm())
 	}
 	return nil
 }

@@ -43,8 +43,8 @@ type Env struct {
 func Main(ctx context.Context, args []string, env Env) int {
 	// urfave/cli v2 keeps the --help flag in a package variable that every
 	// run writes to while it parses, so parsing is one run at a time. The
-	// lock is let go once a command starts (see leaf), so that a serve in
-	// process does not hold it.
+	// lock is let go once a command's action starts (see leaf), so that a
+	// serve in process does not hold it.
 	parsing.Lock()
 	var once sync.Once
 	parsed := func() { once.Do(parsing.Unlock) }
@@ -67,7 +67,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 
 var parsing sync.Mutex
 
-// leaf makes every command that runs an action call parsed first.
+// leaf makes every command's action call parsed first: by then urfave/cli
+// has parsed all the flags of that command line, subcommands included.
 func leaf(cmd *cli.Command, parsed func()) {
 	for _, sub := range cmd.Subcommands {
 		leaf(sub, parsed)
@@ -75,13 +76,10 @@ func leaf(cmd *cli.Command, parsed func()) {
 	if cmd.Action == nil {
 		return
 	}
-	before := cmd.Before
-	cmd.Before = func(c *cli.Context) error {
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
 		parsed()
-		if before != nil {
-			return before(c)
-		}
-		return nil
+		return action(c)
 	}
 }
 

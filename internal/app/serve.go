@@ -128,6 +128,7 @@ func serve(c *cli.Context, env Env) error {
 // onSignals cancels the server on the first SIGINT or SIGTERM; a second one
 // ends the process at once, for a server stuck finishing its replies.
 func onSignals(env Env, log *slog.Logger, cancel func()) (stop func()) {
+	done := make(chan struct{})
 	sigs := env.Signals
 	var ch chan os.Signal
 	if sigs == nil {
@@ -135,13 +136,20 @@ func onSignals(env Env, log *slog.Logger, cancel func()) (stop func()) {
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 		forward := make(chan struct{}, 2)
 		go func() {
-			for range ch {
-				forward <- struct{}{}
+			for {
+				select {
+				case <-ch:
+					select {
+					case forward <- struct{}{}:
+					default: // a third signal: the second already exits
+					}
+				case <-done:
+					return
+				}
 			}
 		}()
 		sigs = forward
 	}
-	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:

@@ -219,11 +219,6 @@ func replyLen(requests ...string) int {
 	return n
 }
 
-// mainMu serializes app.Main's command-line parsing: urfave/cli v2
-// writes to its global flags (cli.HelpFlag) on every run, so two runs
-// parsing at once are a data race.
-var mainMu sync.Mutex
-
 // serveInProcess runs 'socklab serve ARGS' in this process, as the
 // command line would, until the test ends; it returns the address the
 // server logged.
@@ -233,7 +228,6 @@ func serveInProcess(t *testing.T, args ...string) string {
 	stderr := newOutput()
 	done := make(chan struct{})
 	code := 0
-	mainMu.Lock()
 	go func() {
 		defer close(done)
 		code = app.Main(context.Background(), append([]string{"socklab", "serve"}, args...),
@@ -241,7 +235,6 @@ func serveInProcess(t *testing.T, args ...string) string {
 	}()
 	// Once it listens, it has parsed its flags.
 	m, err := stderr.waitFor(regexp.MustCompile(`msg=listening .*addr=(\S+)`), done)
-	mainMu.Unlock()
 	if err != nil {
 		t.Fatalf("socklab serve %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
@@ -260,8 +253,6 @@ func serveInProcess(t *testing.T, args ...string) string {
 func clientInProcess(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	mainMu.Lock()
-	defer mainMu.Unlock()
 	code := app.Main(context.Background(), append([]string{"socklab", "client", "--timeout", "5s"}, args...),
 		app.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 	if code != 0 {

@@ -370,9 +370,27 @@ func (s *streamServer) endOfStream(err error) error {
 	return fmt.Errorf("recv: %w", err)
 }
 
-// packetWriteWait bounds how long a datagram reply may wait for room in
-// the receiver's queue.
-const packetWriteWait = time.Millisecond
+// packetWriteWait bounds how long a reply to a Unix datagram socket may
+// wait for room in its queue, where it cannot be sent without waiting.
+const packetWriteWait = 100 * time.Millisecond
+
+// reply sends a datagram reply. A unixgram client that never reads fills
+// its queue, and a send that waited for room would keep every other
+// client waiting behind it: such a reply is dropped at once, or after
+// packetWriteWait where the socket is wrapped (--trace). A UDP send does
+// not wait for the receiver, so it needs neither.
+func reply(pc net.PacketConn, out []byte, addr net.Addr, armed *time.Time) error {
+	if done, err := sendNow(pc, out, addr); done {
+		return err
+	}
+	if _, ok := addr.(*net.UnixAddr); ok {
+		if t, ok := rearm(armed, packetWriteWait); ok {
+			pc.SetWriteDeadline(t.Add(packetWriteWait))
+		}
+	}
+	_, err := pc.WriteTo(out, addr)
+	return err
+}
 
 // ServePackets answers every datagram read from pc, to the address it came
 // from, until ctx is done. ServePackets owns pc and closes it.
@@ -436,13 +454,7 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 			cfg.Log.Info("new peer", "peer", peerName(addr))
 		}
 		out = stamp.AppendReply(out[:0], buf[:n])
-		// A unixgram client that never reads fills its queue, and the
-		// send would wait for room for ever, with every other client
-		// waiting behind it: a reply gets at most packetWriteWait.
-		if t, ok := rearm(&writeArmed, packetWriteWait); ok {
-			pc.SetWriteDeadline(t.Add(packetWriteWait))
-		}
-		if _, err := pc.WriteTo(out, addr); err != nil {
+		if err := reply(pc, out, addr, &writeArmed); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

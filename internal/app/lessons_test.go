@@ -6,15 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/muesli/termenv"
 	"github.com/socklab/socklab/lessons"
-	"golang.org/x/sys/unix"
 )
 
 func runLessons(t *testing.T, stdout io.Writer, args ...string) (code int, stderr string) {
@@ -90,36 +87,6 @@ func TestLessonsProgress(t *testing.T) {
 	if got := strings.Count(out.String(), "[x]"); got != len(all)-1 {
 		t.Errorf("list shows %d done, want %d:\n%s", got, len(all)-1, out.String())
 	}
-}
-
-// openPTY returns a pseudo-terminal pair: the program's side (a terminal
-// of the given width) and ours.
-func openPTY(t *testing.T, cols uint16) (tty, ctrl *os.File) {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("the pseudo-terminal helper is Linux's")
-	}
-	ctrl, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
-	if err := unix.IoctlSetPointerInt(int(ctrl.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(ctrl.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err = os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: cols}); err != nil {
-		t.Fatal(err)
-	}
-	return tty, ctrl
 }
 
 // showOnTerminal runs 'socklab lessons' with args with stdout on a

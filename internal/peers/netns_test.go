@@ -135,7 +135,7 @@ func TestTwoHosts(t *testing.T) {
 		t.Run(c.serve+"_"+c.bind+"_from_"+c.client, func(t *testing.T) {
 			t.Parallel()
 			if c.needV6 && h.serverIP6 == "" {
-				t.Skip("IPv6 could not be set up between the namespaces")
+				testpeer.Missing(t, "IPv6 could not be set up between the namespaces")
 			}
 			argv, env := socklabCommand(t, "serve", "--transport", c.serve, "--addr", c.bind)
 			srv := startProc(t, append([]string{ip, "netns", "exec", h.server}, argv...), env)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socklab/socklab/internal/testpeer"
-
 	"github.com/socklab/socklab/internal/testkit"
 )
 
@@ -87,11 +85,7 @@ func TestPeerClients(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if c.tool == "nc" {
-				needNC(t)
-			} else {
-				testpeer.Need(t, c.tool, toolPackage[c.tool])
-			}
+			needPeer(t, c.tool)
 			needIPv6(t, c.transport)
 			testPeerClient(t, c)
 		})

@@ -261,6 +261,16 @@ func clientInProcess(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
+// needPeer finds a peer tool, and checks that nc is the OpenBSD one.
+func needPeer(t *testing.T, tool string) {
+	t.Helper()
+	if tool == "nc" {
+		needNC(t)
+		return
+	}
+	testpeer.Need(t, tool, toolPackage[tool])
+}
+
 // needNC finds OpenBSD netcat: other netcats take other flags.
 func needNC(t *testing.T) string {
 	t.Helper()

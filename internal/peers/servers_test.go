@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socklab/socklab/internal/testpeer"
-
 	"github.com/socklab/socklab/internal/testkit"
 )
 
@@ -70,11 +68,7 @@ func TestPeerServers(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if c.tool == "nc" {
-				needNC(t)
-			} else {
-				testpeer.Need(t, c.tool, toolPackage[c.tool])
-			}
+			needPeer(t, c.tool)
 			needIPv6(t, c.transport)
 			testPeerServer(t, c)
 		})

@@ -227,6 +227,7 @@ func closeRead(c net.Conn) {
 type connStats struct {
 	bytesIn, bytesOut, replies int
 	readArmed, writeArmed      time.Time // when the deadlines were last moved on
+	debug                      bool      // log each reply: asked once per connection
 }
 
 func (s *streamServer) serve(c net.Conn) {
@@ -238,7 +239,7 @@ func (s *streamServer) serve(c net.Conn) {
 	log := s.cfg.Log.With("peer", peer)
 	log.Info("connected")
 	start := time.Now()
-	var st connStats
+	st := connStats{debug: log.Enabled(context.Background(), slog.LevelDebug)}
 	var err error
 	switch {
 	case s.cfg.Kind == transports.SeqPacket:
@@ -314,7 +315,7 @@ func (s *streamServer) reply(c net.Conn, out []byte, n int, st *connStats, log *
 	st.bytesIn += n
 	st.bytesOut += len(out)
 	st.replies++
-	if log.Enabled(context.Background(), slog.LevelDebug) {
+	if st.debug {
 		log.Debug("reply", "bytes_in", n, "bytes_out", len(out))
 	}
 	return nil
@@ -370,28 +371,6 @@ func (s *streamServer) endOfStream(err error) error {
 	return fmt.Errorf("recv: %w", err)
 }
 
-// packetWriteWait bounds how long a reply to a Unix datagram socket may
-// wait for room in its queue, where it cannot be sent without waiting.
-const packetWriteWait = 100 * time.Millisecond
-
-// reply sends a datagram reply. A unixgram client that never reads fills
-// its queue, and a send that waited for room would keep every other
-// client waiting behind it: such a reply is dropped at once, or after
-// packetWriteWait where the socket is wrapped (--trace). A UDP send does
-// not wait for the receiver, so it needs neither.
-func reply(pc net.PacketConn, out []byte, addr net.Addr, armed *time.Time) error {
-	if done, err := sendNow(pc, out, addr); done {
-		return err
-	}
-	if _, ok := addr.(*net.UnixAddr); ok {
-		if t, ok := rearm(armed, packetWriteWait); ok {
-			pc.SetWriteDeadline(t.Add(packetWriteWait))
-		}
-	}
-	_, err := pc.WriteTo(out, addr)
-	return err
-}
-
 // ServePackets answers every datagram read from pc, to the address it came
 // from, until ctx is done. ServePackets owns pc and closes it.
 func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
@@ -411,7 +390,6 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 
 	peers := newPeerSet(1024)
 	guard := newGuard(cfg.Guard, pc.LocalAddr())
-	var writeArmed time.Time
 	// Each kind of warning at most once a second, so that a flood of one
 	// kind neither floods the log nor hides another kind.
 	limits := map[string]*everySecond{}
@@ -454,7 +432,7 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 			cfg.Log.Info("new peer", "peer", peerName(addr))
 		}
 		out = stamp.AppendReply(out[:0], buf[:n])
-		if err := reply(pc, out, addr, &writeArmed); err != nil {
+		if _, err := pc.WriteTo(out, addr); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -48,7 +48,7 @@ func listenPacket(ctx context.Context, spec Spec, goNetwork, addr string, opt Op
 		return nil, err
 	}
 	opt.Trace.Step("bind", addrString(pc.LocalAddr()), "(inside ListenPacket)")
-	return TracePacketConn(opt.Trace, pc, "*net."+goType), nil
+	return TracePacketConn(opt.Trace, noWait(pc), "*net."+goType), nil
 }
 
 // dial connects a client socket with Go's net package.

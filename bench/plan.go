@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -88,24 +89,25 @@ func (p Plan) Run(ctx context.Context) ([]Result, error) {
 							failed = fmt.Errorf("%s %s with %d clients: %w", name, srv, clients, err)
 						}
 						i := slices.Index(p.Servers, srv)
-						if r == 0 {
-							merged[i] = res
-						} else if merged[i].Skipped == "" {
+						switch {
+						case r == 0 || res.Skipped != "":
+							merged[i] = res // a failed round fails its row
+						case merged[i].Skipped == "":
 							merged[i].merge(res)
 						}
-						rates[srv] = res.Rate
-					}
-					if b := rates[Bare]; b > 0 && len(p.Servers) > 1 {
-						ratios = append(ratios, rates[Socklab]/b)
-					}
-				}
-				if len(ratios) > 0 {
-					for i := range merged {
-						if merged[i].Server == Socklab {
-							m := median(ratios)
-							merged[i].VsBare = &m
+						if res.Skipped == "" {
+							rates[srv] = res.Rate
 						}
 					}
+					if s, b := rates[Socklab], rates[Bare]; s > 0 && b > 0 {
+						ratios = append(ratios, s/b)
+					}
+				}
+				if i := slices.Index(p.Servers, Socklab); i >= 0 && len(ratios) > 0 && merged[i].Skipped == "" {
+					m := median(ratios)
+					lo, hi := medianInterval(ratios)
+					merged[i].VsBare = &m
+					merged[i].VsBareCI = []float64{lo, hi}
 				}
 				results = append(results, merged...)
 			}
@@ -138,6 +140,35 @@ func SetVsTCP(results []Result) {
 			r.VsTCP = &v
 		}
 	}
+}
+
+// medianInterval is a 95% confidence interval for the median of the
+// population xs was drawn from, without assuming its shape: the kth
+// smallest and kth largest of xs, for the largest k that the count of
+// values below the median, Binomial(n, 1/2), puts under k with at most
+// 2.5% chance. Fewer than 6 values cannot give 95%; their whole range is
+// the interval.
+func medianInterval(xs []float64) (lo, hi float64) {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	n := len(s)
+	k, below := 0, 0.0 // below: P(Binomial(n, 1/2) < k+1)
+	for j := 0; j < n/2; j++ {
+		below += binomialHalf(n, j)
+		if below > 0.025 {
+			break
+		}
+		k = j + 1
+	}
+	k = max(k, 1)
+	return s[k-1], s[n-k]
+}
+
+// binomialHalf is P(X = j) for X ~ Binomial(n, 1/2), in logarithms so that
+// large n do not underflow.
+func binomialHalf(n, j int) float64 {
+	ln := func(x int) float64 { v, _ := math.Lgamma(float64(x + 1)); return v }
+	return math.Exp(ln(n) - ln(j) - ln(n-j) - float64(n)*math.Ln2)
 }
 
 func median(xs []float64) float64 {

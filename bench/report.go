@@ -145,7 +145,7 @@ func writeRuns(w io.Writer, runs []Result) error {
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.2f\t%s\t", r.Served, r.Size, r.Messages, r.Rate, r.MBPerSec, ratio(r.VsTCP))
 		if vsBare {
-			fmt.Fprintf(tw, "%s\t", ratio(r.VsBare))
+			fmt.Fprintf(tw, "%s\t", withInterval(r.VsBare, r.VsBareCI))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", micros(r.P50), micros(r.P90), micros(r.P99), micros(r.Max), r.Errors, r.Lost)
 	}
@@ -165,6 +165,14 @@ func ratio(v *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", *v)
+}
+
+// withInterval prints a ratio and its confidence interval: 0.99 (0.97-1.01).
+func withInterval(v *float64, ci []float64) string {
+	if v == nil || len(ci) != 2 {
+		return ratio(v)
+	}
+	return fmt.Sprintf("%.2f (%.2f-%.2f)", *v, ci[0], ci[1])
 }
 
 // micros prints a latency given in microseconds with a unit that suits it.

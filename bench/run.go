@@ -93,8 +93,10 @@ type Result struct {
 	// clients, when that ran.
 	VsTCP *float64 `json:"vs_tcp,omitempty"`
 	// VsBare is Rate over the bare echo's in the same run (socklab rows of
-	// a comparison): the median of the rounds' ratios.
-	VsBare *float64 `json:"vs_bare,omitempty"`
+	// a comparison): the median of the rounds' ratios, and a 95%
+	// confidence interval for it.
+	VsBare   *float64  `json:"vs_bare,omitempty"`
+	VsBareCI []float64 `json:"vs_bare_ci95,omitempty"`
 	// Rounds is how many runs were merged into this result.
 	Rounds int `json:"rounds"`
 	// Skipped, when not empty, says why nothing ran.

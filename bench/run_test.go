@@ -206,8 +206,36 @@ func TestPlanComputesRatios(t *testing.T) {
 		if (r.Server == bench.Socklab) != (r.VsBare != nil) {
 			t.Errorf("%s %s: VsBare = %v", r.Transport, r.Server, r.VsBare)
 		}
+		if r.VsBare != nil && (len(r.VsBareCI) != 2 || r.VsBareCI[0] > *r.VsBare || *r.VsBare > r.VsBareCI[1]) {
+			t.Errorf("%s %s: ratio %v outside its interval %v", r.Transport, r.Server, *r.VsBare, r.VsBareCI)
+		}
 		if r.Rounds != 2 || r.Messages != int64(r.Clients)*20 {
 			t.Errorf("%s %s %d: %d rounds, %d messages", r.Transport, r.Server, r.Clients, r.Rounds, r.Messages)
+		}
+	}
+}
+
+// A round that fails fails its row: its figures are not merged into the
+// rounds that ran, and no ratio is made of them.
+func TestPlanFailedRoundFailsTheRow(t *testing.T) {
+	dir := t.TempDir()
+	p := bench.Plan{
+		APIs: []string{transports.APINet}, Transports: []string{"unix"}, Clients: []int{1},
+		Servers: []string{bench.Socklab, bench.Bare}, Rounds: 3,
+		Base: bench.Config{Messages: 30, Size: 64, Timeout: 10 * time.Second, Dir: dir},
+	}
+	p.Progress = func(done, total int, next string) {
+		if done == 2 { // the first round has run: the second cannot listen
+			os.RemoveAll(dir)
+		}
+	}
+	res, err := p.Run(context.Background())
+	if err == nil {
+		t.Fatal("no error from a plan whose rounds failed")
+	}
+	for _, r := range res {
+		if !strings.HasPrefix(r.Skipped, "failed: ") || r.VsBare != nil {
+			t.Errorf("%s: skipped %q, vs bare %v; want the row failed, without a ratio", r.Server, r.Skipped, r.VsBare)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package echo
 
 import (
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -18,7 +19,8 @@ type Guard struct {
 	// (echo, chargen, daytime, DNS) live and would answer back.
 	AllowLowPorts bool
 	// Rate is how many datagrams per second one source IP is answered; 0
-	// is no limit. Burst is how many it may send at once; 0 is Rate.
+	// is no limit. Burst is how many it may send at once; 0 is Rate, and
+	// so is less, since a source's allowance grows once a second.
 	Rate  float64
 	Burst int
 }
@@ -34,15 +36,24 @@ const (
 
 // guard applies a Guard for one server. Only the server's one reading
 // goroutine uses it, so it needs no lock.
+//
+// The rate limit is a token bucket per source IP that is refilled in
+// whole seconds of the stamp's clock, so that it reads no clock per
+// datagram: over any second a source gets at most Burst + Rate answers,
+// as from a bucket refilled continuously.
 type guard struct {
 	Guard
 	ownPort int
 	buckets map[netip.Addr]*bucket
+	// The last source's bucket: a flood, or one busy client, comes from
+	// one source, so most datagrams skip the table.
+	lastIP     netip.Addr
+	lastBucket *bucket
 }
 
 type bucket struct {
 	tokens float64
-	last   time.Time
+	last   int64 // the second it was last refilled
 }
 
 // maxBuckets bounds the rate limiter's memory against floods of sources.
@@ -53,14 +64,15 @@ func newGuard(g Guard, local net.Addr) *guard {
 	if u, ok := local.(*net.UDPAddr); ok {
 		gd.ownPort = u.Port
 	}
-	if gd.Rate > 0 && gd.Burst <= 0 {
+	if gd.Rate > 0 && float64(gd.Burst) < gd.Rate {
 		gd.Burst = max(1, int(gd.Rate))
 	}
 	return gd
 }
 
-// drop says why the datagram data from addr must not be answered, or "".
-func (g *guard) drop(addr net.Addr, data []byte, now time.Time) string {
+// drop says why the datagram data from addr, received in the second sec,
+// must not be answered, or "".
+func (g *guard) drop(addr net.Addr, data []byte, sec int64) string {
 	if IsPrefix(data) {
 		return dropReply
 	}
@@ -77,26 +89,33 @@ func (g *guard) drop(addr net.Addr, data []byte, now time.Time) string {
 		return dropLowPort
 	case u.Port == g.ownPort:
 		return dropOwnPort
-	case g.Rate > 0 && !g.allow(ip, now):
+	case g.Rate > 0 && !g.allow(ip, sec):
 		return dropRate
 	}
 	return ""
 }
 
-// allow takes a token from ip's bucket.
-func (g *guard) allow(ip netip.Addr, now time.Time) bool {
-	b, ok := g.buckets[ip]
-	if !ok {
-		if len(g.buckets) >= maxBuckets && !g.evictIdle(now) {
-			// Clearing them all would let a flood of forged sources reset
-			// every real one's limit; a new source waits for room instead.
-			return false
+// allow takes a token from ip's bucket in the second sec.
+func (g *guard) allow(ip netip.Addr, sec int64) bool {
+	b := g.lastBucket
+	if b == nil || ip != g.lastIP {
+		var ok bool
+		if b, ok = g.buckets[ip]; !ok {
+			if len(g.buckets) >= maxBuckets && !g.evictIdle(sec) {
+				// Clearing them all would let a flood of forged sources
+				// reset every real one's limit; a new source waits for
+				// room instead.
+				return false
+			}
+			b = &bucket{tokens: float64(g.Burst), last: sec}
+			g.buckets[ip] = b
 		}
-		b = &bucket{tokens: float64(g.Burst), last: now}
-		g.buckets[ip] = b
+		g.lastIP, g.lastBucket = ip, b
 	}
-	b.tokens = min(float64(g.Burst), b.tokens+now.Sub(b.last).Seconds()*g.Rate)
-	b.last = now
+	if sec != b.last {
+		b.tokens = min(float64(g.Burst), b.tokens+float64(sec-b.last)*g.Rate)
+		b.last = sec
+	}
 	if b.tokens < 1 {
 		return false
 	}
@@ -106,14 +125,15 @@ func (g *guard) allow(ip netip.Addr, now time.Time) bool {
 
 // evictIdle forgets the sources whose buckets have refilled, which is
 // all that a new bucket would be, and reports whether any went.
-func (g *guard) evictIdle(now time.Time) bool {
-	full := time.Duration(float64(g.Burst) / g.Rate * float64(time.Second))
+func (g *guard) evictIdle(sec int64) bool {
+	full := int64(math.Ceil(float64(g.Burst) / g.Rate))
 	n := len(g.buckets)
 	for ip, b := range g.buckets {
-		if now.Sub(b.last) >= full {
+		if sec-b.last >= full {
 			delete(g.buckets, ip)
 		}
 	}
+	g.lastIP, g.lastBucket = netip.Addr{}, nil
 	return len(g.buckets) < n
 }
 

@@ -1,6 +1,7 @@
 package echo
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // forgetting them all: forged sources must not reset a real one's limit.
 func TestRateTableMakesRoomFromIdleSourcesOnly(t *testing.T) {
 	g := newGuard(Guard{Rate: 1, Burst: 1}, nil)
-	start := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	start := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).Unix()
 	real := netip.MustParseAddr("192.0.2.1")
 	if !g.allow(real, start) || g.allow(real, start) {
 		t.Fatal("a burst of 1 should allow one datagram, then none")
@@ -29,7 +30,7 @@ func TestRateTableMakesRoomFromIdleSourcesOnly(t *testing.T) {
 	if g.allow(real, start) {
 		t.Fatal("the real source's limit was reset")
 	}
-	later := start.Add(2 * time.Second) // every bucket has refilled: all idle
+	later := start + 2 // every bucket has refilled: all idle
 	if !g.allow(newcomer, later) {
 		t.Fatal("no room made from idle sources")
 	}
@@ -42,11 +43,64 @@ func TestGuardDropsBroadcastAndMulticastSources(t *testing.T) {
 	g := newGuard(Guard{}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21567})
 	for _, src := range []string{"255.255.255.255:5000", "224.0.0.1:5000", "[ff02::1]:5000", "0.0.0.0:5000"} {
 		ap := netip.MustParseAddrPort(src)
-		if why := g.drop(net.UDPAddrFromAddrPort(ap), []byte("hi"), time.Now()); why != dropMulticast {
+		if why := g.drop(net.UDPAddrFromAddrPort(ap), []byte("hi"), 0); why != dropMulticast {
 			t.Errorf("%s: %q, want %q", src, why, dropMulticast)
 		}
 	}
-	if why := g.drop(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, []byte("hi"), time.Now()); why != "" {
+	if why := g.drop(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, []byte("hi"), 0); why != "" {
 		t.Errorf("an ordinary source was dropped: %s", why)
+	}
+}
+
+// The bucket fills in whole seconds: a source that spent its burst gets
+// Rate more answers when the second changes, and never more than Burst.
+func TestRateRefillsEachSecond(t *testing.T) {
+	g := newGuard(Guard{Rate: 3, Burst: 4}, nil)
+	src := netip.MustParseAddr("192.0.2.1")
+	answered := func(sec int64, tries int) (n int) {
+		for range tries {
+			if g.allow(src, sec) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, step := range []struct {
+		sec       int64
+		tries     int
+		want, why string
+	}{
+		{100, 10, "4", "the burst"},
+		{100, 10, "0", "nothing more in the same second"},
+		{101, 10, "3", "a second later: Rate more"},
+		{110, 10, "4", "after a long pause: the burst, not more"},
+	} {
+		if got := answered(step.sec, step.tries); fmt.Sprint(got) != step.want {
+			t.Errorf("second %d: %d answered, want %s (%s)", step.sec, got, step.want, step.why)
+		}
+	}
+}
+
+// A burst below the rate would cap every second's answers at the burst.
+func TestBurstIsAtLeastTheRate(t *testing.T) {
+	if g := newGuard(Guard{Rate: 1000, Burst: 10}, nil); g.Burst != 1000 {
+		t.Fatalf("burst %d, want the rate, 1000", g.Burst)
+	}
+	if g := newGuard(Guard{Rate: 0.1}, nil); g.Burst != 1 {
+		t.Fatalf("burst %d, want 1 for a rate below one a second", g.Burst)
+	}
+}
+
+// Two sources in turn each keep their own bucket, through the cache of
+// the last one and through an eviction.
+func TestRateBucketsStayPerSource(t *testing.T) {
+	g := newGuard(Guard{Rate: 1, Burst: 1}, nil)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	if !g.allow(a, 0) || !g.allow(b, 0) || g.allow(a, 0) || g.allow(b, 0) {
+		t.Fatal("each of two sources should get its one answer, then none")
+	}
+	g.evictIdle(5)
+	if !g.allow(a, 5) || g.allow(a, 5) {
+		t.Fatal("after an eviction a source should start from a fresh bucket of 1")
 	}
 }

@@ -2,6 +2,7 @@ package echo
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,6 +62,65 @@ func TestAppendReplyAllocatesNothing(t *testing.T) {
 	buf := make([]byte, 0, PrefixLen+len(data))
 	if n := testing.AllocsPerRun(1000, func() { buf = s.AppendReply(buf[:0], data) }); n != 0 {
 		t.Fatalf("AppendReply allocates %.1f times per reply, want 0", n)
+	}
+}
+
+// waitLimit bounds a wait for the ticking clock; lab.Timeout, which this
+// package cannot import.
+const waitLimit = 10 * time.Second
+
+// On the real clock, replies do not read the clock: a timer moves the
+// stamp on once a second.
+func TestTickingStampReadsTheClockOncePerSecond(t *testing.T) {
+	t.Parallel()
+	var reads atomic.Int32
+	s := &Stamper{ticking: true, now: func() time.Time { reads.Add(1); return time.Now() }}
+	for range 10000 {
+		s.AppendReply(nil, []byte("hi"))
+	}
+	if n := reads.Load(); n > 2 { // 2: a second boundary may pass meanwhile
+		t.Fatalf("10000 replies read the clock %d times", n)
+	}
+}
+
+// The ticking stamp follows the second: after a boundary, replies carry the
+// new second (once the timer has run) without any reply reading the clock.
+func TestTickingStampMovesOnWithTheSecond(t *testing.T) {
+	t.Parallel()
+	s := NewStamper(nil)
+	first := s.current().unix
+	deadline := time.Now().Add(waitLimit)
+	for s.current().unix == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stamp stayed at %s for %s", time.Unix(first, 0), waitLimit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, now := s.current().unix, time.Now().Unix(); got < first+1 || got > now {
+		t.Fatalf("the stamp moved from second %d to %d; the clock says %d", first, got, now)
+	}
+	if reply := s.AppendReply(nil, nil); !IsPrefix(reply) {
+		t.Fatalf("reply %q is not a stamp", reply)
+	}
+}
+
+// An idle stamper stops its timer, and the next reply reads the clock
+// again rather than using a stale stamp.
+func TestTickingStampStopsWhenIdle(t *testing.T) {
+	t.Parallel()
+	s := NewStamper(nil)
+	s.current()
+	deadline := time.Now().Add(waitLimit)
+	for s.cached.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timer still ticks %s after the only reply", waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := time.Now().Unix()
+	got := s.current().unix
+	if after := time.Now().Unix(); got < before || got > after {
+		t.Fatalf("after idling, the stamp is for second %d, not %d..%d", got, before, after)
 	}
 }
 

@@ -161,7 +161,7 @@ func TestBenchExitCodes(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:1"}, 2, `^socklab: --addr drives one server: give one --transport`},
 		{[]string{"--addr", "127.0.0.1:1", "--transport", "tcp", "--vs-bare"}, 2, `^socklab: --addr drives a running server`},
 		{[]string{"--framing", "words"}, 2, `^socklab: unknown framing "words" \(valid: chunk, line\)\n$`},
-		{[]string{"--rounds", "-1"}, 2, `^socklab: --rounds must be between 0 and 100, not -1\n$`},
+		{[]string{"--rounds", "-1"}, 2, `^socklab: --rounds must be between 0 and 1000, not -1\n$`},
 		{[]string{"--trace"}, 2, `^socklab: flag provided but not defined: -trace\n$`},
 		{[]string{"extra"}, 2, `^socklab: bench takes no arguments, not "extra"\n$`},
 		{[]string{"--conns", "0"}, 2, `^socklab: --conns must be between 1 and 1048576, not 0\n$`},

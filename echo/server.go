@@ -64,8 +64,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Datagram defences, see guard.go.
 	Guard Guard
-	Now   func() time.Time // the clock; nil is time.Now
-	Log   *slog.Logger     // nil discards
+	// Now is a clock read for every reply, for tests; nil is the real
+	// clock, read once a second (see Stamper).
+	Now func() time.Time
+	Log *slog.Logger // nil discards
 }
 
 func (c Config) withDefaults() Config {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/socklab/socklab/bench"
 	"github.com/socklab/socklab/transports"
@@ -105,8 +106,31 @@ func TestBenchJSON(t *testing.T) {
 		if r.Messages != int64(r.Clients)*8 || r.Errors != 0 || r.Rate <= 0 || r.P99 <= 0 || r.VsTCP == nil {
 			t.Errorf("%+v", r)
 		}
-		if (r.Server == bench.Socklab) != (r.VsBare != nil) {
-			t.Errorf("%s %s: vs_bare %v", r.Transport, r.Server, r.VsBare)
+		if (r.Server == bench.Socklab) != (r.VsBare != nil) || (r.VsBare != nil) != (len(r.VsBareCI) == 2) {
+			t.Errorf("%s %s: vs_bare %v, interval %v", r.Transport, r.Server, r.VsBare, r.VsBareCI)
+		}
+	}
+	if !strings.Contains(stdout, `"vs_bare_ci95": [`) {
+		t.Errorf("no vs_bare_ci95 in the JSON:\n%s", stdout)
+	}
+}
+
+// With --vs-bare and no --rounds, a row makes one round per 100ms of its
+// duration, and never fewer than 8.
+func TestVsBareRounds(t *testing.T) {
+	for _, tt := range []struct {
+		d          time.Duration
+		byMessages bool
+		want       int
+	}{
+		{2 * time.Second, false, 20},
+		{12 * time.Second, false, 120},
+		{300 * time.Millisecond, false, 8},
+		{time.Hour, false, 1000},
+		{0, true, 8},
+	} {
+		if got := vsBareRounds(tt.d, tt.byMessages); got != tt.want {
+			t.Errorf("vsBareRounds(%s, messages=%v) = %d, want %d", tt.d, tt.byMessages, got, tt.want)
 		}
 	}
 }

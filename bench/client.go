@@ -33,6 +33,7 @@ type client struct {
 	// of the hot path.
 	deadline time.Time
 
+	connected        time.Time // when dial returned
 	last             time.Time // when the last reply came
 	hist             *hdrhistogram.Histogram
 	msgs, errs, lost int64
@@ -87,6 +88,7 @@ func (c *client) dial(ctx context.Context, t transports.Transport, addr string, 
 		return false
 	}
 	c.conn = conn
+	c.connected = time.Now()
 	return true
 }
 

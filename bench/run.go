@@ -245,17 +245,22 @@ func drive(ctx context.Context, cfg Config, addr string, res Result) (Result, er
 		}()
 	}
 	wg.Wait()
-	// The run lasts until the last reply: a request that is never answered
-	// (counted as an error or lost) does not stretch it by the timeout.
+	// The run lasts from the first connection, so that setting up the
+	// socket is not counted as time to answer, until the last reply, so
+	// that a request never answered (counted as an error or lost) does not
+	// stretch it by the timeout.
 	elapsed := time.Since(start)
-	var last time.Time
+	var first, last time.Time
 	for _, c := range clients {
 		if c.last.After(last) {
 			last = c.last
 		}
+		if !c.connected.IsZero() && (first.IsZero() || c.connected.Before(first)) {
+			first = c.connected
+		}
 	}
 	if !last.IsZero() {
-		elapsed = last.Sub(start)
+		elapsed = last.Sub(first)
 	}
 	connected := 0
 	for _, c := range clients {

@@ -90,6 +90,11 @@ func TestRunForDuration(t *testing.T) {
 	if res.Messages == 0 || time.Since(start) > 30*time.Second {
 		t.Fatalf("%d messages in %s", res.Messages, time.Since(start))
 	}
+	// The window runs from the first connection to the last reply: inside
+	// the run, and no longer than the duration and one reply's wait.
+	if limit := cfg.Duration + cfg.Timeout; res.Seconds <= 0 || res.Seconds > limit.Seconds() || res.Seconds > time.Since(start).Seconds() {
+		t.Fatalf("a window of %gs for a %s run", res.Seconds, cfg.Duration)
+	}
 }
 
 // A datagram server that drops half the requests: the losses are counted,

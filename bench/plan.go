@@ -103,11 +103,13 @@ func (p Plan) Run(ctx context.Context) ([]Result, error) {
 						ratios = append(ratios, s/b)
 					}
 				}
-				if i := slices.Index(p.Servers, Socklab); i >= 0 && len(ratios) > 0 && merged[i].Skipped == "" {
+				i, j := slices.Index(p.Servers, Socklab), slices.Index(p.Servers, Bare)
+				if i >= 0 && j >= 0 && len(ratios) > 0 && merged[i].Skipped == "" && merged[j].Skipped == "" {
 					m := median(ratios)
-					lo, hi := medianInterval(ratios)
 					merged[i].VsBare = &m
-					merged[i].VsBareCI = []float64{lo, hi}
+					if lo, hi, ok := medianInterval(ratios); ok {
+						merged[i].VsBareCI = []float64{lo, hi}
+					}
 				}
 				results = append(results, merged...)
 			}
@@ -146,9 +148,8 @@ func SetVsTCP(results []Result) {
 // population xs was drawn from, without assuming its shape: the kth
 // smallest and kth largest of xs, for the largest k that the count of
 // values below the median, Binomial(n, 1/2), puts under k with at most
-// 2.5% chance. Fewer than 6 values cannot give 95%; their whole range is
-// the interval.
-func medianInterval(xs []float64) (lo, hi float64) {
+// 2.5% chance. Fewer than 6 values cannot give 95%: ok is false.
+func medianInterval(xs []float64) (lo, hi float64, ok bool) {
 	s := slices.Clone(xs)
 	sort.Float64s(s)
 	n := len(s)
@@ -160,8 +161,10 @@ func medianInterval(xs []float64) (lo, hi float64) {
 		}
 		k = j + 1
 	}
-	k = max(k, 1)
-	return s[k-1], s[n-k]
+	if k == 0 {
+		return 0, 0, false
+	}
+	return s[k-1], s[n-k], true
 }
 
 // binomialHalf is P(X = j) for X ~ Binomial(n, 1/2), in logarithms so that

@@ -18,18 +18,20 @@ func TestMedianInterval(t *testing.T) {
 	for _, tt := range []struct {
 		n      int
 		lo, hi float64
+		ok     bool
 	}{
-		{1, 1, 1},
-		{5, 1, 5},     // too few for 95%: the whole range
-		{6, 1, 6},     // the first n with a 95% interval
-		{20, 6, 15},   // P(X ≤ 5) = 2.1%, P(X ≤ 6) = 5.8%
-		{100, 40, 61}, // P(X ≤ 39) = 1.8%, P(X ≤ 40) = 2.8%
+		{1, 0, 0, false},
+		{5, 0, 0, false},    // too few for 95%: even the whole range covers 94%
+		{6, 1, 6, true},     // the first n with a 95% interval: the whole range
+		{20, 6, 15, true},   // P(X ≤ 5) = 2.1%, P(X ≤ 6) = 5.8%
+		{100, 40, 61, true}, // P(X ≤ 39) = 1.8%, P(X ≤ 40) = 2.8%
+		{120, 49, 72, true}, // the --duration 12s default
 	} {
 		xs := count(tt.n)
 		before := slices.Clone(xs)
-		lo, hi := medianInterval(xs)
-		if lo != tt.lo || hi != tt.hi {
-			t.Errorf("n=%d: interval %v-%v, want %v-%v", tt.n, lo, hi, tt.lo, tt.hi)
+		lo, hi, ok := medianInterval(xs)
+		if lo != tt.lo || hi != tt.hi || ok != tt.ok {
+			t.Errorf("n=%d: interval %v-%v (%v), want %v-%v (%v)", tt.n, lo, hi, ok, tt.lo, tt.hi, tt.ok)
 		}
 		if !slices.Equal(xs, before) {
 			t.Errorf("n=%d: the values were reordered", tt.n)

@@ -189,8 +189,8 @@ func TestRunNoServer(t *testing.T) {
 func TestPlanComputesRatios(t *testing.T) {
 	p := bench.Plan{
 		APIs: []string{transports.APINet}, Transports: []string{"tcp", "unix"}, Clients: []int{1, 2},
-		Servers: []string{bench.Socklab, bench.Bare}, Rounds: 2,
-		Base: bench.Config{Messages: 20, Size: 64, Timeout: 10 * time.Second},
+		Servers: []string{bench.Socklab, bench.Bare}, Rounds: 6, // the fewest with an interval
+		Base: bench.Config{Messages: 60, Size: 64, Timeout: 10 * time.Second},
 	}
 	var calls int
 	p.Progress = func(done, total int, next string) { calls++ }
@@ -214,7 +214,7 @@ func TestPlanComputesRatios(t *testing.T) {
 		if r.VsBare != nil && (len(r.VsBareCI) != 2 || r.VsBareCI[0] > *r.VsBare || *r.VsBare > r.VsBareCI[1]) {
 			t.Errorf("%s %s: ratio %v outside its interval %v", r.Transport, r.Server, *r.VsBare, r.VsBareCI)
 		}
-		if r.Rounds != 2 || r.Messages != int64(r.Clients)*20 {
+		if r.Rounds != 6 || r.Messages != int64(r.Clients)*60 {
 			t.Errorf("%s %s %d: %d rounds, %d messages", r.Transport, r.Server, r.Clients, r.Rounds, r.Messages)
 		}
 	}

@@ -43,3 +43,20 @@ func TestRearmAfterAnEighth(t *testing.T) {
 		})
 	}
 }
+
+// Long timeouts are judged by the stamp's clock, not by reading the clock:
+// a stamp an hour ahead moves a deadline on at once, a short timeout is
+// not fooled.
+func TestRearmLongTimeoutsUseTheStamp(t *testing.T) {
+	ahead := func() time.Time { return time.Now().Add(time.Hour) }
+	s := &streamServer{stamp: &Stamper{ticking: true, now: ahead}}
+	s.stamp.current()
+	armed := time.Now()
+	if _, ok := s.rearm(&armed, 5*time.Minute); !ok {
+		t.Error("a 5m deadline was judged by another clock than the stamp's")
+	}
+	armed = time.Now()
+	if _, ok := s.rearm(&armed, time.Second); ok {
+		t.Error("a 1s deadline was judged by the stamp's clock, which may be a second late")
+	}
+}

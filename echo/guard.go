@@ -19,8 +19,9 @@ type Guard struct {
 	// (echo, chargen, daytime, DNS) live and would answer back.
 	AllowLowPorts bool
 	// Rate is how many datagrams per second one source IP is answered; 0
-	// is no limit. Burst is how many it may send at once; 0 is Rate, and
-	// so is less, since a source's allowance grows once a second.
+	// is no limit. Burst is how many it may send at once; a Burst below
+	// Rate is raised to Rate, rounded up, since a source's allowance grows
+	// once a second.
 	Rate  float64
 	Burst int
 }
@@ -59,13 +60,22 @@ type bucket struct {
 // maxBuckets bounds the rate limiter's memory against floods of sources.
 const maxBuckets = 16384
 
+// maxBurst caps a burst that huge rates would make overflow an int: a
+// billion datagrams a second from one source is no limit in practice.
+const maxBurst = 1 << 30
+
+// fullToken is how much of a token answers a datagram: refills of a
+// fractional rate add up with rounding errors (ten of 0.1 make
+// 0.9999999999999999), which must not cost a whole second.
+const fullToken = 1 - 1e-9
+
 func newGuard(g Guard, local net.Addr) *guard {
 	gd := &guard{Guard: g, buckets: map[netip.Addr]*bucket{}}
 	if u, ok := local.(*net.UDPAddr); ok {
 		gd.ownPort = u.Port
 	}
 	if gd.Rate > 0 && float64(gd.Burst) < gd.Rate {
-		gd.Burst = max(1, int(gd.Rate))
+		gd.Burst = int(min(math.Ceil(gd.Rate), maxBurst))
 	}
 	return gd
 }
@@ -112,11 +122,13 @@ func (g *guard) allow(ip netip.Addr, sec int64) bool {
 		}
 		g.lastIP, g.lastBucket = ip, b
 	}
-	if sec != b.last {
+	if sec > b.last {
 		b.tokens = min(float64(g.Burst), b.tokens+float64(sec-b.last)*g.Rate)
-		b.last = sec
 	}
-	if b.tokens < 1 {
+	// A clock set back starts the count again from there, neither
+	// refilling nor taking away.
+	b.last = sec
+	if b.tokens < fullToken {
 		return false
 	}
 	b.tokens--
@@ -129,7 +141,9 @@ func (g *guard) evictIdle(sec int64) bool {
 	full := int64(math.Ceil(float64(g.Burst) / g.Rate))
 	n := len(g.buckets)
 	for ip, b := range g.buckets {
-		if sec-b.last >= full {
+		// A bucket from later than now is from before the clock was set
+		// back: its source may have waited any time.
+		if sec-b.last >= full || sec < b.last {
 			delete(g.buckets, ip)
 		}
 	}

@@ -86,8 +86,45 @@ func TestBurstIsAtLeastTheRate(t *testing.T) {
 	if g := newGuard(Guard{Rate: 1000, Burst: 10}, nil); g.Burst != 1000 {
 		t.Fatalf("burst %d, want the rate, 1000", g.Burst)
 	}
-	if g := newGuard(Guard{Rate: 0.1}, nil); g.Burst != 1 {
-		t.Fatalf("burst %d, want 1 for a rate below one a second", g.Burst)
+	for rate, want := range map[float64]int{0.1: 1, 2.5: 3, 1e19: maxBurst} {
+		if g := newGuard(Guard{Rate: rate}, nil); g.Burst != want {
+			t.Errorf("rate %g: burst %d, want %d", rate, g.Burst, want)
+		}
+	}
+}
+
+// A fractional rate answers as often as it says: 0.1 a second is one
+// answer every ten seconds, whatever rounding the refills make.
+func TestFractionalRate(t *testing.T) {
+	g := newGuard(Guard{Rate: 0.1}, nil)
+	src := netip.MustParseAddr("192.0.2.1")
+	answered := 0
+	for sec := range int64(100) {
+		if g.allow(src, sec) {
+			answered++
+		}
+	}
+	if answered != 10 { // the burst of 1 at 0, then at 10, 20, ... 90
+		t.Fatalf("%d answers in 100 seconds at 0.1/s, want 10", answered)
+	}
+}
+
+// A clock set back neither locks a source out nor refills it, and an
+// idle table still makes room.
+func TestRateAfterTheClockIsSetBack(t *testing.T) {
+	g := newGuard(Guard{Rate: 10, Burst: 10}, nil)
+	src := netip.MustParseAddr("192.0.2.1")
+	for range 10 {
+		g.allow(src, 3600)
+	}
+	if g.allow(src, 0) {
+		t.Fatal("setting the clock back refilled the bucket")
+	}
+	if !g.allow(src, 1) {
+		t.Fatal("a second after the clock was set back, no answer: the source is locked out")
+	}
+	if !g.evictIdle(0) || len(g.buckets) != 0 { // set back again, below the last refill
+		t.Fatal("a bucket from before the clock was set back was not made room from")
 	}
 }
 

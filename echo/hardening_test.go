@@ -139,7 +139,7 @@ func TestIdleTimeout(t *testing.T) {
 		s := start(t, tr, echo.Config{IdleTimeout: 200 * time.Millisecond})
 		silent := dial(t, tr, s.Addr)
 		expectClosed(t, silent)
-		s.log.WaitFor(t, "idle for 200ms")
+		s.log.WaitFor(t, "idle timeout (200ms): closing")
 		roundTrip(t, dial(t, tr, s.Addr), "others are still served")
 	})
 }

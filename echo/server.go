@@ -56,11 +56,12 @@ type Config struct {
 	// MaxConns caps open connections; one past it is closed at once. 0 is
 	// no cap.
 	MaxConns int
-	// IdleTimeout closes a connection that sends nothing for this long; 0
-	// waits forever.
+	// IdleTimeout closes a connection that sends nothing for this long, or
+	// up to an eighth of it and a second less (see rearm); 0 waits forever.
 	IdleTimeout time.Duration
 	// WriteTimeout drops a client that does not read its replies for this
-	// long, so it cannot pin a goroutine; 0 waits forever.
+	// long (or up to an eighth and a second less), so it cannot pin a
+	// goroutine; 0 waits forever.
 	WriteTimeout time.Duration
 	// Datagram defences, see guard.go.
 	Guard Guard
@@ -383,7 +384,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 func (s *streamServer) endOfStream(err error) error {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) && s.cfg.IdleTimeout > 0 && !s.draining.Load():
-		return fmt.Errorf("idle for %s: closing", s.cfg.IdleTimeout)
+		return fmt.Errorf("idle timeout (%s): closing", s.cfg.IdleTimeout)
 	case errors.Is(err, io.EOF), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
 		return nil
 	}

@@ -93,7 +93,7 @@ func (s *Stamper) current() *stamp {
 }
 
 // recent is the time of the ticking clock's current stamp, if there is
-// one: it is then at most a second old, and the timer's latency.
+// one: it is then at most a second old, plus the timer's latency.
 func (s *Stamper) recent() (time.Time, bool) {
 	if !s.ticking {
 		return time.Time{}, false

@@ -88,7 +88,7 @@ func slicesIndex(s []string, f func(string) bool) int {
 
 // --json is for machines: it parses, and holds what the table holds.
 func TestBenchJSON(t *testing.T) {
-	code, stdout, stderr := benchCmd("--transport", "tcp,udp,unixpacket", "--clients", "1,3", "--messages", "8", "--vs-bare", "--rounds", "2", "--json")
+	code, stdout, stderr := benchCmd("--transport", "tcp,udp,unixpacket", "--clients", "1,3", "--messages", "12", "--vs-bare", "--rounds", "6", "--json")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -96,14 +96,14 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, stdout)
 	}
-	if rep.Machine.Cores < 1 || rep.Machine.Go == "" || rep.Machine.CPU == "" || rep.Setup.Size != 64 || rep.Setup.Rounds != 2 {
+	if rep.Machine.Cores < 1 || rep.Machine.Go == "" || rep.Machine.CPU == "" || rep.Setup.Size != 64 || rep.Setup.Rounds != 6 {
 		t.Errorf("machine or setup missing: %+v %+v", rep.Machine, rep.Setup)
 	}
 	if len(rep.Runs) != 3*2*2 {
 		t.Fatalf("%d runs, want 12", len(rep.Runs))
 	}
 	for _, r := range rep.Runs {
-		if r.Messages != int64(r.Clients)*8 || r.Errors != 0 || r.Rate <= 0 || r.P99 <= 0 || r.VsTCP == nil {
+		if r.Messages != int64(r.Clients)*12 || r.Errors != 0 || r.Rate <= 0 || r.P99 <= 0 || r.VsTCP == nil {
 			t.Errorf("%+v", r)
 		}
 		if (r.Server == bench.Socklab) != (r.VsBare != nil) || (r.VsBare != nil) != (len(r.VsBareCI) == 2) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -31,8 +32,8 @@ func serveCommand(env Env) *cli.Command {
 			&cli.StringFlag{Name: "socket-mode", Value: "0600", Usage: "permissions of a Unix socket file (octal)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: echo.DefaultShutdownTimeout, Usage: "how long replies in flight may take after a signal"},
 			&cli.IntFlag{Name: "max-conns", Value: 16384, Usage: "most connections open at once; one more is closed at once (0: no cap)"},
-			&cli.DurationFlag{Name: "idle-timeout", Value: 5 * time.Minute, Usage: "close a connection that sends nothing for this long (0: never)"},
-			&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "drop a client that reads no reply for this long (0: never)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: 5 * time.Minute, Usage: "close a connection that sends nothing for this long, or up to an eighth and a second less (0: never)"},
+			&cli.DurationFlag{Name: "write-timeout", Value: 30 * time.Second, Usage: "drop a client that reads no reply for this long, or up to an eighth and a second less (0: never)"},
 			&cli.Float64Flag{Name: "udp-rate", Value: 1000, Usage: "datagrams per second answered per source IP (0: no limit)"},
 			&cli.BoolFlag{Name: "allow-low-ports", Usage: "answer datagrams from source ports below 1024 (refused by default: loop risk)"},
 			&cli.StringFlag{Name: "ready-file", Usage: "write the resolved address to this file once listening (for scripts)"},
@@ -64,8 +65,8 @@ func serve(c *cli.Context, env Env) error {
 			return usagef("--%s must not be negative, not %s", name, c.Duration(name))
 		}
 	}
-	if r := c.Float64("udp-rate"); r < 0 || r != r {
-		return usagef("--udp-rate must be 0 (no limit) or positive, not %v", r)
+	if r := c.Float64("udp-rate"); r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return usagef("--udp-rate must be 0 (no limit) or a positive number, not %v", r)
 	}
 	mode, err := strconv.ParseUint(c.String("socket-mode"), 8, 32)
 	if err != nil || mode > 0o777 {

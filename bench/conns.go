@@ -52,8 +52,11 @@ type ConnsResult struct {
 	RSSAfter   int64   `json:"server_rss_after_bytes"`
 	PerConnKiB float64 `json:"server_rss_per_conn_kib"`
 	TargetKiB  float64 `json:"target_kib"`
-	Seconds    float64 `json:"open_seconds"` // to open and answer them all
-	Skipped    string  `json:"skipped,omitempty"`
+	// WithinTarget is what the table calls "ok": every connection held
+	// and answered twice, at no more than TargetKiB each.
+	WithinTarget bool    `json:"within_target"`
+	Seconds      float64 `json:"open_seconds"` // to open and answer them all
+	Skipped      string  `json:"skipped,omitempty"`
 }
 
 // ServeCommand is a ConnsConfig.Server that runs exe's 'serve' command, as
@@ -182,6 +185,7 @@ func MeasureConns(ctx context.Context, cfg ConnsConfig) (ConnsResult, error) {
 	if res.Held > 0 {
 		res.PerConnKiB = float64(res.RSSAfter-res.RSSBefore) / float64(res.Held) / 1024
 	}
+	res.WithinTarget = res.Held == cfg.Conns && res.Answered == cfg.Conns && res.PerConnKiB <= res.TargetKiB
 	if !srv.alive() {
 		return res, fmt.Errorf("the server died: %s", srv.tail())
 	}

@@ -36,7 +36,17 @@ type Plan struct {
 
 // Runs is how many runs the plan makes.
 func (p Plan) Runs() int {
-	return len(p.APIs) * len(p.Transports) * len(p.Clients) * len(p.Servers) * max(1, p.Rounds)
+	return len(p.APIs) * len(p.Transports) * len(p.Clients) * len(p.Servers) * p.RoundsPerRow()
+}
+
+// RoundsPerRow is how many rounds each row is made of: Rounds, but no more
+// than Base.Messages, so that every round sends at least one.
+func (p Plan) RoundsPerRow() int {
+	r := max(1, p.Rounds)
+	if p.Base.Messages > 0 {
+		r = min(r, p.Base.Messages)
+	}
+	return r
 }
 
 // Run makes every run of the plan and returns one result per API,
@@ -45,7 +55,7 @@ func (p Plan) Runs() int {
 // why, and err says so too; an External server that cannot be reached
 // stops the plan.
 func (p Plan) Run(ctx context.Context) ([]Result, error) {
-	rounds := max(1, p.Rounds)
+	rounds := p.RoundsPerRow()
 	total, done := p.Runs(), 0
 	var results []Result
 	var failed error
@@ -77,7 +87,10 @@ func (p Plan) Run(ctx context.Context) ([]Result, error) {
 						// A row's time (or messages) is split across its rounds.
 						cfg.Duration = max(cfg.Duration/time.Duration(rounds), time.Millisecond)
 						if cfg.Messages > 0 {
-							cfg.Messages = max(1, cfg.Messages/rounds)
+							cfg.Messages = p.Base.Messages / rounds
+							if r < p.Base.Messages%rounds {
+								cfg.Messages++ // the rest, one to each of the first rounds
+							}
 						}
 						res, err := Run(ctx, cfg)
 						done++

@@ -154,7 +154,7 @@ func writeRuns(w io.Writer, runs []Result) error {
 	}
 	for _, r := range runs {
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "errors in %s %s %s with %d clients: %d, the first: %s\n", r.API, r.Transport, r.Server, r.Clients, r.Errors, r.FirstError)
+			fmt.Fprintf(w, "errors in %s %s %s with %s: %d, the first: %s\n", r.API, r.Transport, r.Server, plural(r.Clients, "client"), r.Errors, r.FirstError)
 		}
 	}
 	return nil
@@ -197,8 +197,11 @@ func writeConns(w io.Writer, cs []ConnsResult) error {
 			continue
 		}
 		verdict := "ok"
-		if c.PerConnKiB > c.TargetKiB {
+		switch {
+		case c.PerConnKiB > c.TargetKiB:
 			verdict = "OVER"
+		case !c.WithinTarget:
+			verdict = "not all held"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f MiB\t%.1f MiB\t%.2f KiB\t≤ %g KiB %s\t%d\n", c.Transport, c.API, c.Conns, c.Held, c.Answered,
 			float64(c.RSSBefore)/(1<<20), float64(c.RSSAfter)/(1<<20), c.PerConnKiB, c.TargetKiB, verdict, c.Errors)

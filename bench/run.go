@@ -115,6 +115,20 @@ const (
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
+// MaxSize is the largest request t carries in one message with room for
+// its reply: for UDP the protocol's limit less the stamp; for the other
+// message sockets socklab's read buffer (the kernel's send buffer may be
+// smaller); 0 for streams, which have no limit.
+func MaxSize(t transports.Transport) int {
+	if n := lab.OversizeLen(t); n > 0 {
+		return n - echo.PrefixLen
+	}
+	if t.Spec().Kind != transports.Stream {
+		return echo.MaxMessage
+	}
+	return 0
+}
+
 // Run starts the server cfg names (unless it is External), drives it, stops
 // it and returns what it measured. An error means the run could not start:
 // no server, or none of the clients could connect.
@@ -128,8 +142,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Size < 1 {
 		return res, fmt.Errorf("size must be at least 1, not %d", cfg.Size)
 	}
-	if spec.Kind != transports.Stream && cfg.Size > echo.MaxMessage {
-		return res, fmt.Errorf("a %s message holds at most %d bytes, not %d", spec.Name, echo.MaxMessage, cfg.Size)
+	if limit := MaxSize(t); limit > 0 && cfg.Size > limit {
+		return res, fmt.Errorf("a %s request holds at most %d bytes, with its reply, not %d", spec.Name, limit, cfg.Size)
 	}
 	if cfg.Messages <= 0 && cfg.Duration <= 0 {
 		return res, errors.New("give a duration or a number of messages")

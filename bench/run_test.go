@@ -245,6 +245,28 @@ func TestPlanFailedRoundFailsTheRow(t *testing.T) {
 	}
 }
 
+// A row's messages are split between its rounds exactly, and a row has no
+// more rounds than messages.
+func TestPlanSplitsMessagesExactly(t *testing.T) {
+	for _, tt := range []struct{ messages, rounds, wantRounds int }{
+		{7, 3, 3},
+		{2, 5, 2},
+	} {
+		p := bench.Plan{
+			APIs: []string{transports.APINet}, Transports: []string{"unix"}, Clients: []int{2},
+			Servers: []string{bench.Socklab}, Rounds: tt.rounds,
+			Base: bench.Config{Messages: tt.messages, Size: 64, Timeout: 10 * time.Second},
+		}
+		res, err := p.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res[0]; r.Messages != int64(2*tt.messages) || r.Rounds != tt.wantRounds || p.RoundsPerRow() != tt.wantRounds {
+			t.Errorf("%d messages in %d rounds: %d messages in %d rounds, want %d in %d", tt.messages, tt.rounds, r.Messages, r.Rounds, 2*tt.messages, tt.wantRounds)
+		}
+	}
+}
+
 // MeasureConns against the test binary as 'socklab serve': every
 // connection held and answered twice, the memory read.
 func TestMeasureConns(t *testing.T) {
@@ -258,6 +280,9 @@ func TestMeasureConns(t *testing.T) {
 	}
 	if res.Held != 100 || res.Answered != 100 || res.Errors != 0 || res.RSSBefore <= 0 || res.RSSAfter <= 0 {
 		t.Fatalf("%+v", res)
+	}
+	if res.WithinTarget != (res.PerConnKiB <= res.TargetKiB) {
+		t.Fatalf("within target %v, with %.2f KiB per connection against %g", res.WithinTarget, res.PerConnKiB, res.TargetKiB)
 	}
 }
 

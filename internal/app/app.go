@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -121,7 +123,35 @@ func newApp(env Env) *cli.App {
 }
 
 // onUsageError turns a flag parsing error into one line and exit 2, where
-// urfave/cli would print the whole help.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageError{err}
+// urfave/cli would print the whole help. A value that does not parse is
+// named with the flag's two dashes and the form it takes.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return usageError{err}
+	}
+	value, name := m[1], m[2]
+	form := ""
+	var flags []cli.Flag
+	if c.Command != nil {
+		flags = c.Command.Flags
+	}
+	for _, f := range append(flags, c.App.Flags...) {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.DurationFlag:
+			form = ": give a duration such as 2s, 500ms or 1m30s"
+		case *cli.IntFlag:
+			form = ": give a whole number"
+		case *cli.Float64Flag:
+			form = ": give a number"
+		}
+		name = f.Names()[0]
+	}
+	return usagef("--%s: %q is not a valid value%s", name, value, form)
 }
+
+// badFlagValue is how the flag package reports a value that does not parse.
+var badFlagValue = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): `)

@@ -40,12 +40,12 @@ func benchCommand(env Env) *cli.Command {
 	flags = append(flags,
 		&cli.StringFlag{Name: "clients", Aliases: []string{"c"}, Value: "1,16,64", Usage: "concurrent clients, or a comma list of counts to run each"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 2 * time.Second, Usage: "how long each row sends (split between its --rounds)"},
-		&cli.IntFlag{Name: "messages", Aliases: []string{"n"}, Usage: "messages per client in each row, instead of --duration"},
+		&cli.IntFlag{Name: "messages", Aliases: []string{"n"}, Usage: "messages per client in each row (split between its rounds), instead of --duration"},
 		&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "bytes per message"},
 		&cli.DurationFlag{Name: "timeout", Value: bench.DefaultTimeout, Usage: "longest wait for a connect or a reply; a datagram unanswered by then is counted lost"},
 		&cli.BoolFlag{Name: "bare", Usage: "drive the bare reference echo (no clock, no logs, no limits) instead of socklab's server"},
 		&cli.BoolFlag{Name: "vs-bare", Usage: "drive socklab's server and the bare echo in turn, and report socklab's rate relative to bare"},
-		&cli.IntFlag{Name: "rounds", Usage: "short runs merged into each row, alternating servers under --vs-bare (default 1; with --vs-bare one per 100ms of --duration, at least 8)"},
+		&cli.IntFlag{Name: "rounds", DefaultText: "1; with --vs-bare one per 100ms of --duration, at least 8", Usage: "short runs merged into each row, alternating servers under --vs-bare"},
 		&cli.IntFlag{Name: "conns", Usage: "instead: hold this many connections to a 'socklab serve' child process and report its memory per connection"},
 		&cli.Float64Flag{Name: "rss-target", Value: bench.DefaultTargetKiB, Usage: "with --conns: the server memory per connection (KiB) the report calls ok"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
@@ -136,8 +136,11 @@ func parseBench(c *cli.Context) (benchArgs, error) {
 	}
 	for _, name := range a.names {
 		t, err := transports.Lookup(a.apis[0], name)
-		if err == nil && t.Spec().Kind != transports.Stream && c.Int("size") > echo.MaxMessage {
-			return a, usagef("--size %d is more than a %s message holds (%d)", c.Int("size"), name, echo.MaxMessage)
+		if err != nil {
+			continue // reported as skipped, in its row
+		}
+		if limit := bench.MaxSize(t); limit > 0 && c.Int("size") > limit {
+			return a, usagef("--size %d is more than a %s request can be and still have room for its reply (%d)", c.Int("size"), name, limit)
 		}
 	}
 	return a, nil
@@ -180,7 +183,9 @@ func parseCounts(s string) ([]int, error) {
 		if err != nil || n < 1 || n > bench.MaxClients {
 			return nil, usagef("--clients takes counts between 1 and %d, comma-separated, not %q", bench.MaxClients, s)
 		}
-		counts = append(counts, n)
+		if !slices.Contains(counts, n) {
+			counts = append(counts, n)
+		}
 	}
 	return counts, nil
 }
@@ -232,7 +237,7 @@ func runBench(c *cli.Context, env Env) error {
 	rep := bench.Report{
 		Machine: bench.ThisMachine(),
 		Setup: bench.Setup{
-			Size: c.Int("size"), Framing: c.String("framing"), Rounds: a.rounds,
+			Size: c.Int("size"), Framing: c.String("framing"), Rounds: plan.RoundsPerRow(),
 			Addr: c.String("addr"), Note: benchNote(c, a),
 		},
 		Runs: results,
@@ -247,6 +252,22 @@ func runBench(c *cli.Context, env Env) error {
 	}
 	if runErr != nil {
 		return benchFailed(c, a, runErr)
+	}
+	return servedNobody(results)
+}
+
+// servedNobody is the error for a run in which no client got a single
+// reply: the table shows zeros, and the exit status must not say success.
+func servedNobody(results []bench.Result) error {
+	for _, r := range results {
+		if r.Skipped != "" || r.Served > 0 {
+			continue
+		}
+		why := fmt.Sprintf("%d lost", r.Lost)
+		if r.FirstError != "" {
+			why = r.FirstError
+		}
+		return fmt.Errorf("no client got a reply from %s %s %s (clients: %d): %s", r.API, r.Transport, r.Server, r.Clients, why)
 	}
 	return nil
 }
@@ -263,7 +284,7 @@ func benchFailed(c *cli.Context, a benchArgs, err error) error {
 
 func benchNote(c *cli.Context, a benchArgs) string {
 	if a.servers[0] == bench.External {
-		if t, err := transports.Lookup(a.apis[0], a.names[0]); err == nil && t.Spec().Kind == transports.Datagram {
+		if t, err := transports.Lookup(a.apis[0], a.names[0]); err == nil && t.Spec().Kind == transports.Datagram && !transports.IsUnix(t.Spec().Name) {
 			return "'socklab serve' answers each source IP at most --udp-rate datagrams/s (1000 by default): start it with --udp-rate 0 to measure it"
 		}
 		return ""

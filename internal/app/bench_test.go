@@ -151,6 +151,23 @@ func TestBenchBareAndAddr(t *testing.T) {
 	}
 }
 
+// A run in which no client got a reply prints its table and exits 1 with
+// one line saying so: zeros are not a success.
+func TestBenchServedNobody(t *testing.T) {
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	code, stdout, stderr := benchCmd("--addr", silent.LocalAddr().String(), "--transport", "udp", "--messages", "2", "--clients", "1", "--timeout", "100ms")
+	if code != 1 || !regexp.MustCompile(`(?m)^udp\s+net\s+external\s+1\s+0\s`).MatchString(stdout) {
+		t.Fatalf("exit %d, want 1 and the table:\n%s", code, stdout)
+	}
+	if want := "socklab: no client got a reply from net udp external (clients: 1): 2 lost\n"; stderr != want {
+		t.Fatalf("stderr %q, want %q", stderr, want)
+	}
+}
+
 func mustLookup(t *testing.T, name string) transports.Transport {
 	tr, err := transports.Lookup(transports.APINet, name)
 	if err != nil {
@@ -178,7 +195,8 @@ func TestBenchExitCodes(t *testing.T) {
 		{[]string{"--clients", "0"}, 2, `^socklab: --clients takes counts between 1 and 10000, comma-separated, not "0"\n$`},
 		{[]string{"--clients", "1,,4"}, 2, `^socklab: --clients takes counts`},
 		{[]string{"--size", "0"}, 2, `^socklab: --size must be between 1 and 1048576, not 0\n$`},
-		{[]string{"--size", "300000", "--transport", "udp"}, 2, `^socklab: --size 300000 is more than a udp message holds`},
+		{[]string{"--size", "65481", "--transport", "udp"}, 2, `^socklab: --size 65481 is more than a udp request can be and still have room for its reply \(65480\)\n$`},
+		{[]string{"--size", "65501", "--transport", "tcp,udp6"}, 2, `^socklab: --size 65501 is more than a udp6 request can be and still have room for its reply \(65500\)\n$`},
 		{[]string{"--duration", "0s"}, 2, `^socklab: --duration must be positive, not 0s\n$`},
 		{[]string{"--duration", "1s", "--messages", "5"}, 2, `^socklab: --messages and --duration are either-or`},
 		{[]string{"--bare", "--vs-bare"}, 2, `^socklab: --bare and --vs-bare are either-or`},

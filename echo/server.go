@@ -446,7 +446,7 @@ func ServePackets(ctx context.Context, pc net.PacketConn, cfg Config) error {
 		if peers.add(peerKeyOf(addr)) {
 			cfg.Log.Info("new peer", "peer", peerName(addr))
 		}
-		out = append(append(out[:0], st.prefix...), buf[:n]...)
+		out = st.appendReply(out[:0], buf[:n])
 		if _, err := pc.WriteTo(out, addr); err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -62,8 +62,11 @@ func NewStamper(now func() time.Time) *Stamper {
 // AppendReply appends to dst the reply to data: "[" ctime "] " data. Data
 // is copied unchanged, NUL and binary bytes included.
 func (s *Stamper) AppendReply(dst, data []byte) []byte {
-	dst = append(dst, s.current().prefix...)
-	return append(dst, data...)
+	return s.current().appendReply(dst, data)
+}
+
+func (c *stamp) appendReply(dst, data []byte) []byte {
+	return append(append(dst, c.prefix...), data...)
 }
 
 // current is the stamp for a reply made now.

@@ -218,17 +218,28 @@ func TestDeclSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks, _ := codeBlocks(strings.Replace(string(b), "append(dst, data...)", "append(dst, data ...)", 1))
+	const exact, edited = "appendReply(dst, data)", "appendReply(dst, data )"
+	if !strings.Contains(string(b), exact) {
+		t.Fatalf("lesson 1's excerpt no longer holds %q to edit", exact)
+	}
+	blocks, _ := codeBlocks(strings.Replace(string(b), exact, edited, 1))
+	checked := 0
 	for _, bl := range blocks {
-		if m := excerptMarker.FindStringSubmatch(bl.marker); m != nil {
-			want, err := declSource(m[1], m[2])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(bl.lines, "\n") == want {
-				t.Errorf("an edited excerpt of %s still equals its source", m[2])
-			}
+		m := excerptMarker.FindStringSubmatch(bl.marker)
+		if m == nil || !strings.Contains(strings.Join(bl.lines, "\n"), edited) {
+			continue
 		}
+		checked++
+		want, err := declSource(m[1], m[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(bl.lines, "\n") == want {
+			t.Errorf("an edited excerpt of %s still equals its source", m[2])
+		}
+	}
+	if checked != 1 {
+		t.Fatalf("%d excerpts hold the edit, want 1", checked)
 	}
 }
 

@@ -136,7 +136,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 	if c.Command != nil {
 		flags = c.Command.Flags
 	}
-	for _, f := range append(flags, c.App.Flags...) {
+	for _, f := range slices.Concat(flags, c.App.Flags) {
 		if !slices.Contains(f.Names(), name) {
 			continue
 		}
@@ -149,6 +149,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 			form = ": give a number"
 		}
 		name = f.Names()[0]
+		break
 	}
 	return usagef("--%s: %q is not a valid value%s", name, value, form)
 }
